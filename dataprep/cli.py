@@ -1,0 +1,163 @@
+"""The `dataprep` command line. Each command is a thin shell over `dataprep.operations`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from typing import Callable, List, Optional
+
+import typer
+from rich.console import Console
+
+from dataprep.errors import UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Turn raw corpora into clean, deduplicated, tokenized Arrow shards on Ray.",
+)
+console = Console(stderr=True)
+out = Console()
+
+ADDRESS = typer.Option(None, "--address", help="Ray cluster to join (default: RAY_ADDRESS, else an embedded local Ray).")
+WORKERS = typer.Option(None, "--workers", min=1, help="Most tasks at once (default: every CPU of the cluster).")
+
+
+def fail(message: str) -> None:
+    console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn any failure into one line and a non-zero exit; DATAPREP_DEBUG=1 shows the traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted")
+        except Exception as exc:  # noqa: BLE001 - the CLI boundary
+            if os.environ.get("DATAPREP_DEBUG"):
+                raise
+            exc = _unwrap(exc)
+            if isinstance(exc, UserError):
+                fail(str(exc))
+            first = (str(exc).strip().splitlines() or [""])[0]
+            fail(f"{type(exc).__name__}: {first} (set DATAPREP_DEBUG=1 for the traceback)")
+
+    return wrapper
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    if "ray" in sys.modules:
+        from dataprep.distributed.runtime import unwrap_error
+
+        return unwrap_error(exc)
+    return exc
+
+
+def on_ray(address: Optional[str]):
+    from dataprep.distributed.runtime import ray_session
+
+    return ray_session(address)
+
+
+@app.command()
+@user_errors
+def ingest(
+    sources: List[str] = typer.Argument(..., help="Files, folders or globs (any fsspec URL)."),
+    output: str = typer.Option(..., "-o", "--output", help="Output dataset folder."),
+    fmt: Optional[str] = typer.Option(
+        None, "--format", help="warc|html|jsonl|parquet|text|dialogue|preference (guessed from the suffix when omitted)."
+    ),
+    text_split: str = typer.Option("file", "--text-split", help="Plain text: one document per `file` or per `blank-line` block."),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="JSONL/Parquet field with the text (default: text, content)."),
+    max_chars: int = typer.Option(1_000_000, "--max-chars", help="Longer documents are skipped as too_large."),
+    address: Optional[str] = ADDRESS,
+    workers: Optional[int] = WORKERS,
+):
+    """Read raw files into a `documents` dataset (bad records are counted and skipped)."""
+    from dataprep import operations
+
+    if text_split not in ("file", "blank-line"):
+        fail(f"--text-split must be file or blank-line, not {text_split!r}")
+    with on_ray(address):
+        manifest, skipped = operations.ingest(sources, output, fmt, text_split, text_field, max_chars, workers)
+    _report_written(output, manifest, skipped)
+
+
+@app.command()
+@user_errors
+def stats(
+    dataset: str = typer.Argument(..., help="Dataset folder (any fsspec URL)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Write histograms to this PNG file."),
+):
+    """Summarise a dataset: shards, rows, bytes, tokens, stages and drop reasons, languages, lengths."""
+    from dataprep import report
+    from dataprep.dataset import open_dataset
+
+    ds = open_dataset(dataset)
+    summary = report.summarize(ds)
+    if as_json:
+        out.print_json(json.dumps(summary, ensure_ascii=False))
+    else:
+        report.render(summary, out)
+    if plot:
+        report.plot(ds, plot)
+        console.print(f"wrote {plot}")
+
+
+@app.command()
+@user_errors
+def export(
+    dataset: str = typer.Argument(..., help="Dataset folder."),
+    output: str = typer.Option(..., "-o", "--output", help="FILE.jsonl, FILE.jsonl.gz or FILE.parquet."),
+):
+    """Write a dataset's rows to one JSONL or Parquet file."""
+    from dataprep.dataset import open_dataset
+    from dataprep.export import export as export_rows
+
+    rows = export_rows(open_dataset(dataset), output)
+    console.print(f"wrote {rows:,} rows to {output}")
+
+
+@app.command()
+@user_errors
+def run(
+    config: str = typer.Argument(..., help="Pipeline YAML (see jobs/configs/)."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="Override the config's output folder."),
+    address: Optional[str] = ADDRESS,
+    workers: Optional[int] = WORKERS,
+):
+    """Run a whole pipeline (ingest, dedup, tokenize, ...) as one job."""
+    from dataprep.pipeline import load_config, run_pipeline
+
+    cfg = load_config(config, {"output": output, "workers": workers, "address": address})
+    with on_ray(cfg.address):
+        written = run_pipeline(cfg, log=lambda line: console.print(line, highlight=False))
+    console.print(f"done: {written[-1]}")
+
+
+def _report_written(output: str, manifest, skipped: int) -> None:
+    dropped = sum(sum(s.get("dropped", {}).values()) for s in manifest.stats.get("stages", [])[-1:])
+    reused = f", {skipped} reused from an earlier run" if skipped else ""
+    console.print(
+        f"wrote {manifest.rows:,} rows in {len(manifest.shards)} shards to {output}"
+        f" ({dropped:,} skipped as bad{reused})",
+        highlight=False,
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

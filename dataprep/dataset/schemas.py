@@ -1,0 +1,72 @@
+"""Arrow schemas of the record kinds that DESIGN.md fixes. Extra columns are allowed after these."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+KINDS = ("documents", "dialogues", "preferences", "tokens")
+SCHEMA_VERSION = 1
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+MESSAGES = pa.list_(MESSAGE)
+
+DOCUMENTS = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("url", pa.string()),
+        ("lang", pa.string()),
+        ("meta", pa.string()),
+    ]
+)
+
+DIALOGUES = pa.schema(
+    [
+        ("id", pa.string()),
+        ("messages", MESSAGES),
+        ("source", pa.string()),
+        ("lang", pa.string()),
+    ]
+)
+
+PREFERENCES = pa.schema(
+    [
+        ("id", pa.string()),
+        ("prompt", MESSAGES),
+        ("chosen", MESSAGES),
+        ("rejected", MESSAGES),
+    ]
+)
+
+
+def token_dtype(vocab_size: int) -> pa.DataType:
+    """uint16 when every id fits, else uint32."""
+    return pa.uint16() if vocab_size <= 1 << 16 else pa.uint32()
+
+
+def tokens_schema(vocab_size: int, with_loss_mask: bool = False) -> pa.Schema:
+    fields = [("id", pa.string()), ("tokens", pa.large_list(token_dtype(vocab_size)))]
+    if with_loss_mask:
+        fields.append(("loss_mask", pa.large_list(pa.uint8())))
+    return pa.schema(fields)
+
+
+BASE_SCHEMAS = {"documents": DOCUMENTS, "dialogues": DIALOGUES, "preferences": PREFERENCES}
+
+
+def check_schema(kind: str, schema: pa.Schema) -> None:
+    """Raise ValueError when `schema` lacks a required column of `kind` or has it with another type."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown dataset kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == "tokens":
+        required = {"id": [pa.string()], "tokens": [pa.large_list(pa.uint16()), pa.large_list(pa.uint32())]}
+    else:
+        required = {f.name: [f.type] for f in BASE_SCHEMAS[kind]}
+    for name, allowed in required.items():
+        if name not in schema.names:
+            raise ValueError(f"{kind} schema is missing column {name!r}")
+        if schema.field(name).type not in allowed:
+            raise ValueError(
+                f"{kind} column {name!r} has type {schema.field(name).type}, expected {allowed[0]}"
+            )

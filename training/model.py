@@ -1,0 +1,251 @@
+"""A decoder-only transformer: RoPE, RMSNorm, SwiGLU, grouped-query attention, tied embeddings.
+
+Pure torch: no Ray, no data code, no parallelism. DDP, `torch.compile` and autocast are applied from outside
+(torchtitan's rule), so this file reads like the maths.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int = 512
+    n_layer: int = 2
+    n_head: int = 4
+    n_kv_head: int = 2
+    d_model: int = 128
+    ffn_hidden: Optional[int] = None  # None: about 8/3 * d_model, rounded up to a multiple of 64
+    max_seq_len: int = 256
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    init_std: float = 0.02
+
+    def __post_init__(self):
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not a multiple of n_head {self.n_head}")
+        if self.n_head % self.n_kv_head:
+            raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.n_kv_head}")
+        if (self.d_model // self.n_head) % 2:
+            raise ValueError("head dimension must be even for rotary embeddings")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    @property
+    def hidden(self) -> int:
+        if self.ffn_hidden:
+            return self.ffn_hidden
+        # SwiGLU has three matrices; 8/3 keeps its parameters equal to a 4x GELU MLP (Llama's choice).
+        return 64 * math.ceil(8 * self.d_model / 3 / 64)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GPTConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown model keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+# Named sizes. Vocabulary and context come from the data and the run config; these fix the shape.
+SIZES: dict[str, dict] = {
+    "tiny": dict(n_layer=2, n_head=4, n_kv_head=2, d_model=128),  # ~0.5M + embeddings: CPU tests
+    "small": dict(n_layer=6, n_head=6, n_kv_head=2, d_model=384),  # ~11M: CPU demos
+    "gpt2-124m": dict(n_layer=12, n_head=12, n_kv_head=12, d_model=768),  # GPT-2 small's shape
+    "350m": dict(n_layer=24, n_head=16, n_kv_head=8, d_model=1024),
+    "1b": dict(n_layer=16, n_head=32, n_kv_head=8, d_model=2048, ffn_hidden=8192, rope_theta=500000.0),  # Llama-3.2-1B shape
+}
+
+
+def model_config(size: str | dict, vocab_size: int, max_seq_len: int) -> GPTConfig:
+    """A named size (or a dict of explicit dimensions, optionally with `base: <size>`) for this vocabulary."""
+    if isinstance(size, str):
+        if size not in SIZES:
+            raise ValueError(f"unknown model size {size!r}; choose one of {', '.join(SIZES)} or give dimensions")
+        dims = dict(SIZES[size])
+    else:
+        dims = dict(size)
+        base = dims.pop("base", None)
+        if base is not None:
+            dims = {**model_config(base, vocab_size, max_seq_len).to_dict(), **dims}
+    dims.update(vocab_size=vocab_size, max_seq_len=max_seq_len)
+    return GPTConfig.from_dict(dims)
+
+
+def padded_vocab(vocab_size: int, multiple: int = 128) -> int:
+    """Embedding rows rounded up: matmuls on multiples of 64/128 run markedly faster on GPUs."""
+    return multiple * math.ceil(vocab_size / multiple)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+def rope_tables(head_dim: int, max_seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    angles = torch.outer(torch.arange(max_seq_len, dtype=torch.float64), inv_freq)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (first half, second half) of each head; x is (B, H, T, D), cos/sin broadcast to (B|1, 1, T, D/2)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+        self.wq = nn.Linear(cfg.d_model, cfg.n_head * cfg.head_dim, bias=False)
+        self.wkv = nn.Linear(cfg.d_model, 2 * cfg.n_kv_head * cfg.head_dim, bias=False)
+        self.wo = nn.Linear(cfg.n_head * cfg.head_dim, cfg.d_model, bias=False)
+
+    def forward(self, x, cos, sin, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.wq(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        k, v = self.wkv(x).view(B, T, 2, self.n_kv_head, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.n_kv_head != self.n_head:
+            # Expanding K/V keeps every SDPA backend available (enable_gqa is not supported by all of them).
+            rep = self.n_head // self.n_kv_head
+            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.wo(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.w_gate_up = nn.Linear(cfg.d_model, 2 * cfg.hidden, bias=False)
+        self.w_down = nn.Linear(cfg.hidden, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.w_gate_up(x).chunk(2, dim=-1)
+        return self.w_down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = SwiGLU(cfg)
+
+    def forward(self, x, cos, sin, mask):
+        x = x + self.attn(self.attn_norm(x), cos, sin, mask)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+def packed_attention_mask(doc_ids: torch.Tensor) -> torch.Tensor:
+    """Block-diagonal causal mask (B, 1, T, T), True where attention is allowed: same document, not the future."""
+    T = doc_ids.shape[-1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=doc_ids.device).tril()
+    same_doc = doc_ids[:, :, None] == doc_ids[:, None, :]
+    return (same_doc & causal)[:, None]
+
+
+def positions_from_doc_ids(doc_ids: torch.Tensor) -> torch.Tensor:
+    """Positions restarting at 0 at every document start, so a packed document sees the positions it would alone."""
+    T = doc_ids.shape[-1]
+    idx = torch.arange(T, device=doc_ids.device).expand_as(doc_ids)
+    starts = torch.ones_like(doc_ids, dtype=torch.bool)
+    starts[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
+    start_idx = torch.where(starts, idx, torch.zeros_like(idx)).cummax(dim=-1).values
+    return idx - start_idx
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        cos, sin = rope_tables(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
+        # Not persistent: they are a function of the config, so checkpoints hold only learned weights.
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        std = self.cfg.init_std
+        for name, p in self.named_parameters():
+            if p.dim() == 1:
+                nn.init.ones_(p)
+            elif name.endswith(("wo.weight", "w_down.weight")):
+                # GPT-2's scaled init: residual branches shrink with depth so the stream's variance stays ~1.
+                nn.init.normal_(p, mean=0.0, std=std / math.sqrt(2 * self.cfg.n_layer))
+            else:
+                nn.init.normal_(p, mean=0.0, std=std)
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.embed.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token (forward + backward): 6N for the matmuls plus attention scores (PaLM, appendix B).
+
+        The tied output projection is a matmul too, so N includes the embedding matrix once.
+        """
+        cfg = self.cfg
+        n = self.num_params()
+        attn = 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * seq_len
+        return 6 * n + attn
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: Optional[torch.Tensor] = None,
+        doc_ids: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Logits (B, T, V), or the mean cross-entropy over targets != IGNORE_INDEX when targets are given.
+
+        `doc_ids` (B, T) marks packed sequences: tokens attend only within their own document and
+        rotary positions restart at each document.
+        """
+        B, T = idx.shape
+        if T > self.cfg.max_seq_len:
+            raise ValueError(f"sequence of {T} tokens exceeds max_seq_len {self.cfg.max_seq_len}")
+        if doc_ids is None:
+            cos, sin, mask = self.rope_cos[:T][None, None], self.rope_sin[:T][None, None], None
+        else:
+            pos = positions_from_doc_ids(doc_ids)
+            cos, sin = self.rope_cos[pos][:, None], self.rope_sin[pos][:, None]
+            mask = packed_attention_mask(doc_ids)
+        x = self.embed(idx)
+        for block in self.blocks:
+            x = block(x, cos, sin, mask)
+        x = self.norm(x)
+        logits = F.linear(x, self.embed.weight)  # tied: the output projection is the embedding matrix
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def with_vocab(cfg: GPTConfig, vocab_size: int) -> GPTConfig:
+    return replace(cfg, vocab_size=vocab_size)
