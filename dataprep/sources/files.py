@@ -54,8 +54,9 @@ def is_compressed(url: str) -> bool:
     return url.endswith(COMPRESSED_SUFFIXES)
 
 
-def byte_ranges(url: str, chunk: int = CHUNK_BYTES) -> list[tuple[int, int]]:
+def byte_ranges(url: str, chunk: int | None = None) -> list[tuple[int, int]]:
     """Byte ranges [start, end) covering a file; compressed files are one range (they cannot be split)."""
+    chunk = chunk or CHUNK_BYTES
     fs, path = storage.resolve(url)
     size = fs.size(path)
     if is_compressed(url) or size <= chunk:

@@ -23,6 +23,9 @@ def read(unit: dict, builder: DocumentBuilder, text_field: str | None = None) ->
         for offset, raw in iter_lines(unit["url"], unit["start"], unit["end"]):
             if not raw.strip():
                 continue
+            if len(raw) > 4 * builder.max_chars + 65536:
+                builder.reject("too_large")  # no text this long fits under max_chars: skip the parse
+                continue
             line = decode_utf8(raw)
             if line is None:
                 builder.reject("invalid_utf8")
