@@ -84,7 +84,12 @@ class PipelineConfig(BaseModel):
             (name, options), = item.items()
             if name not in STEPS:
                 raise ValueError(f"step {i}: unknown step {name!r}; known: {', '.join(sorted(STEPS))}")
-            steps.append(STEPS[name].model_validate(options or {}))
+            try:
+                steps.append(STEPS[name].model_validate(options or {}))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"step {i} ({name}): {where}: {err['msg']}") from None
         return steps
 
 
@@ -105,7 +110,8 @@ def load_config(path: str, overrides: Optional[dict[str, Any]] = None) -> Pipeli
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise UserError(f"{path}: {where}: {err['msg']}") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise UserError(f"{path}: {where}: {message}") from None
 
 
 def run_pipeline(config: PipelineConfig, log: Callable[[str], None] = print) -> list[str]:

@@ -38,7 +38,8 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(200, ge=0)  # 0: evaluate only at the end
     eval_batches: int = Field(20, ge=1)  # per worker
     val_fraction: float = Field(0.005, ge=0, lt=1)  # held out from --data when no --val-data is given
-    log_every: int = Field(10, ge=1)
+    log_every: int = Field(10, ge=1)  # metrics.jsonl and TensorBoard
+    report_every: int = Field(50, ge=1)  # ray.train.report is a barrier polled by the controller: keep it sparse
     checkpoint_every: int = Field(500, ge=1)
     keep_checkpoints: int = Field(3, ge=1)
 

@@ -143,7 +143,8 @@ def train_func(params: dict[str, Any]) -> None:
         do_log = step % cfg.log_every == 0 or step == cfg.steps
         do_eval = len(val_windows) > 0 and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps)
         do_ckpt = step % cfg.checkpoint_every == 0 or step == cfg.steps
-        if not (do_log or do_eval or do_ckpt):
+        do_report = do_eval or do_ckpt or step % cfg.report_every == 0
+        if not (do_log or do_report):
             continue
 
         loss_value = mean_across_ranks(step_loss, world)  # .item() also waits for the GPU, so timings are true
@@ -165,7 +166,8 @@ def train_func(params: dict[str, Any]) -> None:
             record["val_loss"] = evaluate(fwd_model, val_stream, val_windows, cfg, device, rank, world)
         if log is not None:
             log.write(record)
-        _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, stream, cfg)
+        if do_report:
+            _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, stream, cfg)
         interval_start, interval_steps, interval_wait = time.perf_counter(), 0, 0.0
     if log is not None:
         log.close()

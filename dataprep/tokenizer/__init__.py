@@ -1,0 +1,1 @@
+"""The tokenizer: sentencepiece training on a bounded sample, the chat template, and batch encoding (no Ray here)."""

@@ -1,0 +1,105 @@
+"""`dataprep tokenizer`: train a sentencepiece model on a bounded uniform sample of one or more datasets.
+
+Choices, and why:
+- byte fallback: any character outside the vocabulary becomes its UTF-8 bytes, so nothing maps to <unk>;
+- split digits: numbers are read digit by digit, which helps arithmetic and keeps numbers from eating the vocabulary;
+- character coverage 0.9995: the value sentencepiece recommends for Chinese/Japanese (rare characters go to bytes);
+- identity normalization, whitespace kept: decode(encode(text)) == text exactly (no NFKC, no space collapsing);
+- fixed special ids 0-7 (see specials.py) as control symbols, so text can never produce them.
+
+Writes MODEL_PREFIX.model, MODEL_PREFIX.vocab and MODEL_PREFIX.json (special ids, chat template, sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any, Optional
+
+import sentencepiece as spm
+
+from dataprep.dataset import storage
+from dataprep.errors import UserError
+from dataprep.tokenizer import specials
+from dataprep.tokenizer.model import from_bytes
+from dataprep.tokenizer.sample import sample_texts, training_sentences
+
+DEFAULT_SAMPLE_BYTES = 100_000_000
+MODEL_TYPES = ("bpe", "unigram")
+
+
+def trainer_options(vocab_size: int, model_type: str, character_coverage: float, threads: int) -> dict:
+    return dict(
+        vocab_size=vocab_size,
+        model_type=model_type,
+        byte_fallback=True,
+        split_digits=True,
+        character_coverage=character_coverage,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=3,
+        unk_piece=specials.UNK, bos_piece=specials.BOS, eos_piece=specials.EOS, pad_piece=specials.PAD,
+        control_symbols=list(specials.CONTROL_SYMBOLS),
+        max_sentence_length=1 << 14,
+        num_threads=threads,
+        minloglevel=2,
+    )
+
+
+def train_tokenizer(
+    inputs: list[str],
+    model_prefix: str,
+    vocab_size: int,
+    model_type: str = "bpe",
+    sample_bytes: int = DEFAULT_SAMPLE_BYTES,
+    character_coverage: float = 0.9995,
+    seed: int = 0,
+    threads: Optional[int] = None,
+) -> dict[str, Any]:
+    """Train and write the model; return the description written to MODEL_PREFIX.json."""
+    if model_type not in MODEL_TYPES:
+        raise UserError(f"--model-type must be one of {', '.join(MODEL_TYPES)}, not {model_type!r}")
+    if vocab_size < 300:
+        raise UserError(f"--vocab-size {vocab_size} is too small: 256 byte pieces and 8 special tokens come first")
+    texts = sample_texts(inputs, sample_bytes, seed)
+    if not texts:
+        raise UserError(f"no text to train on in {', '.join(inputs)}")
+    options = trainer_options(vocab_size, model_type, character_coverage, threads or os.cpu_count() or 1)
+    spm.set_random_generator_seed(seed)  # sentencepiece's own sampling and unigram seeding
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = os.path.join(tmp, "m")
+        try:
+            spm.SentencePieceTrainer.train(sentence_iterator=training_sentences(texts), model_prefix=prefix, **options)
+        except RuntimeError as exc:
+            raise UserError(f"sentencepiece training failed: {str(exc).strip().splitlines()[-1]}") from None
+        with open(prefix + ".model", "rb") as handle:
+            model = handle.read()
+        with open(prefix + ".vocab", "rb") as handle:
+            vocab = handle.read()
+    sample_size = sum(len(t.encode("utf-8")) for t in texts)
+    return write_artifacts(model_prefix, model, vocab, {
+        "model_type": model_type, "sample_rows": len(texts), "sample_bytes": sample_size,
+        "character_coverage": character_coverage, "seed": seed, "inputs": list(inputs),
+    })
+
+
+def write_artifacts(model_prefix: str, model: bytes, vocab: bytes, training: dict[str, Any]) -> dict[str, Any]:
+    fs, root = storage.resolve(model_prefix)
+    tok = from_bytes(model, model_prefix + ".model")
+    description = {
+        **tok.info(),
+        "sha256": hashlib.sha256(model).hexdigest(),
+        "bos_id": tok.special_tokens[specials.BOS],
+        "unk_id": tok.special_tokens[specials.UNK],
+        "normalization": "identity (no NFKC, whitespace kept); byte fallback; digits split",
+        "chat_template": specials.CHAT_TEMPLATE,
+        "training": training,
+    }
+    if storage.is_local(fs):
+        os.makedirs(os.path.dirname(os.path.abspath(root)) or ".", exist_ok=True)
+    storage.atomic_write(fs, root + ".model", model)
+    storage.atomic_write(fs, root + ".vocab", vocab)
+    storage.atomic_write(fs, root + ".json", (json.dumps(description, indent=2, ensure_ascii=False) + "\n").encode())
+    return description
