@@ -94,6 +94,53 @@ def ingest(
 
 @app.command()
 @user_errors
+def tokenizer(
+    inputs: List[str] = typer.Argument(..., help="documents and/or dialogues datasets to sample from."),
+    model_prefix: str = typer.Option(..., "-o", "--output", help="Writes MODEL_PREFIX.model, .vocab and .json."),
+    vocab_size: int = typer.Option(..., "--vocab-size", min=300, help="Vocabulary size (<= 65536 gives uint16 shards)."),
+    model_type: str = typer.Option("bpe", "--model-type", help="bpe or unigram."),
+    sample_bytes: int = typer.Option(100_000_000, "--sample-bytes", min=1, help="Train on a uniform row sample of at most this many bytes."),
+    character_coverage: float = typer.Option(0.9995, "--character-coverage", help="Share of characters kept as pieces (rest: bytes)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample (same seed and data: same model)."),
+    address: Optional[str] = ADDRESS,
+    workers: Optional[int] = WORKERS,
+):
+    """Train a sentencepiece tokenizer (byte fallback, split digits, chat special tokens)."""
+    from dataprep import operations
+
+    if model_type not in ("bpe", "unigram"):
+        fail(f"--model-type must be bpe or unigram, not {model_type!r}")
+    with on_ray(address):
+        info = operations.train_tokenizer(inputs, model_prefix, vocab_size, model_type, sample_bytes,
+                                          character_coverage, seed, workers)
+    console.print(
+        f"wrote {model_prefix}.model ({info['vocab_size']:,} pieces, sha256 {info['sha256'][:12]}, trained on "
+        f"{info['training']['sample_rows']:,} rows / {info['training']['sample_bytes']:,} bytes), .vocab and .json",
+        highlight=False,
+    )
+
+
+@app.command()
+@user_errors
+def tokenize(
+    dataset: str = typer.Argument(..., help="documents, dialogues or preferences dataset."),
+    tokenizer_model: str = typer.Option(..., "--tokenizer", help="MODEL_PREFIX.model written by `dataprep tokenizer` (any fsspec URL)."),
+    output: str = typer.Option(..., "-o", "--output", help="Output tokens dataset folder."),
+    address: Optional[str] = ADDRESS,
+    workers: Optional[int] = WORKERS,
+):
+    """Encode a dataset into uncompressed token shards (with loss masks for dialogues and preferences)."""
+    from dataprep import operations
+
+    with on_ray(address):
+        manifest, skipped = operations.tokenize(dataset, tokenizer_model, output, workers)
+    reused = f", {skipped} reused from an earlier run" if skipped else ""
+    console.print(f"wrote {manifest.tokens:,} tokens ({manifest.rows:,} rows) in {len(manifest.shards)} shards "
+                  f"to {output}{reused}", highlight=False)
+
+
+@app.command()
+@user_errors
 def stats(
     dataset: str = typer.Argument(..., help="Dataset folder (any fsspec URL)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

@@ -10,12 +10,12 @@ import gzip
 import json
 import zlib
 from collections import Counter
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from dataprep.dataset.schemas import DIALOGUES, MESSAGES, PREFERENCES
+from dataprep.dataset.schemas import DIALOGUES, PREFERENCES
 from dataprep.dataset.stats import Stats
 from dataprep.langid import detect
 from dataprep.shardjob import ShardJob

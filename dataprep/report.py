@@ -30,6 +30,10 @@ def summarize(ds: Dataset) -> dict[str, Any]:
         summary["tokens_per_row"] = histogram_percentiles(stats.histograms["tokens_per_row"])
     if stats.counters:
         summary["counters"] = dict(sorted(stats.counters.items()))
+    if m.kind == "tokens":
+        from dataprep.tokenizer.stats import token_summary
+
+        summary.update(token_summary(stats.counters))  # masked_token_share, bytes_per_token by language
     # Stage-specific sections (dedup clusters, token ratios) live beside the generic keys in the manifest.
     for key, value in m.stats.items():
         if key not in ("stages", "lang", "counters", "histograms") and key not in summary:

@@ -15,9 +15,9 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     echo "GPU found: installing torch==$TORCH_VERSION (CUDA build)"
     $PIP install -q "torch==$TORCH_VERSION"
-  elif $PIP download -q --no-deps --no-index -d /tmp/torch-probe "torch==$TORCH_VERSION" >/dev/null 2>&1; then
+  elif $PIP download -q --no-deps --no-index -d "$(mktemp -d)" "torch==$TORCH_VERSION+cpu" >/dev/null 2>&1; then
     echo "no GPU: installing the local CPU build of torch==$TORCH_VERSION"
-    $PIP install -q --no-index "torch==$TORCH_VERSION"
+    $PIP install -q "torch==$TORCH_VERSION+cpu"
   else
     echo "no GPU: installing torch==$TORCH_VERSION from PyTorch's CPU index"
     $PIP install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu

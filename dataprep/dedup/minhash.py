@@ -3,7 +3,7 @@
 Each shingle's 32-bit hash is pre-mixed once with the MurmurHash3 finalizer, then permutation k is
 phv_k = a_k * h + b_k mod 2^32 (a_k odd, so a bijection), exactly as datasketch's `MinHash(scheme="affine32")`
 with the same seed: our signature equals datasketch's for the same shingle hashes (tested). In uint32 the
-wraparound is the modulo, so the whole permutation is a SIMD multiply-add on a (shingles, perms) block sized
+wraparound is the modulo, so the whole permutation is a SIMD multiply-add on a (perms, shingles) block sized
 to stay in cache, followed by one `minimum.reduceat` per block for every document the block touches.
 """
 
@@ -45,27 +45,29 @@ def signatures(shingles: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.n
     A document without shingles gets EMPTY everywhere.
     """
     docs, perms = len(offsets) - 1, len(a)
-    out = np.full((docs, perms), EMPTY, dtype=np.uint32)
+    out = np.full((perms, docs), EMPTY, dtype=np.uint32)
     x = fmix32(hash32(shingles))
     total = len(x)
     chunk = max(64, CHUNK_BYTES // (4 * perms))
-    block = np.empty((chunk, perms), dtype=np.uint32)
+    block = np.empty((perms, chunk), dtype=np.uint32)
+    a_col, b_col = a[:, None], b[:, None]
     doc_of_start = np.searchsorted(offsets, np.arange(0, total, chunk), side="right") - 1
     for ci, s0 in enumerate(range(0, total, chunk)):
         s1 = min(s0 + chunk, total)
-        v = block[: s1 - s0]
-        np.multiply(x[s0:s1, None], a[None, :], out=v)
-        v += b[None, :]
+        v = block[:, : s1 - s0]
+        np.multiply(a_col, x[None, s0:s1], out=v)
+        v += b_col
         # Documents overlapping this block, starts clipped to it; each appears once, so plain indexing is safe.
         d0 = doc_of_start[ci]
         d1 = int(np.searchsorted(offsets, s1, side="left"))
         starts = np.clip(offsets[d0:d1], s0, s1)
         nonempty = np.append(starts[1:] > starts[:-1], starts[-1] < s1)
         here = np.arange(d0, d1)[nonempty]
-        mins = np.minimum.reduceat(v, starts[nonempty] - s0, axis=0)
-        np.minimum(out[here], mins, out=mins)
-        out[here] = mins
-    return out
+        # Rows are contiguous per permutation, so each segment minimum is a SIMD reduction.
+        mins = np.minimum.reduceat(v, starts[nonempty] - s0, axis=1)
+        np.minimum(out[:, here], mins, out=mins)
+        out[:, here] = mins
+    return np.ascontiguousarray(out.T)
 
 
 def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

@@ -1,49 +1,110 @@
-"""Tokens and n-gram shingle hashes of normalized text, for whole batches at once.
+"""Tokens, token hashes and n-gram shingle hashes for a whole batch of texts at once.
 
-Tokens are whitespace-separated words, except that every Han, Hiragana, Katakana and Hangul character
-is a token of its own: unspaced CJK text thus gets character n-grams while spaced scripts get word
-n-grams, and mixed text gets both (text-dedup's bug was making a whole Chinese sentence one "word").
-Each distinct token is hashed once (xxh3-64); an n-gram's hash is a polynomial of its tokens' hashes
-mod 2^64, computed with n vectorized passes over the flat token array. A document shorter than n tokens
-has one shingle (all its tokens), so short texts still get a signature; an empty one has none.
+A batch is decoded once into one flat UTF-32 codepoint array; normalization (`normalize.fold`) and
+tokenization are then numpy passes over it. Tokens are runs of word characters, except that every Han,
+Hiragana, Katakana and Hangul character is a token of its own: unspaced CJK text gets character n-grams,
+spaced scripts word n-grams, mixed text both (text-dedup's bug was making a whole Chinese sentence one word).
+
+A token's hash is a polynomial of its folded codepoints mod 2^64 (one `add.reduceat`), finished with the
+MurmurHash3 64-bit finalizer; an n-gram's hash is a polynomial of its tokens' hashes (n vectorized passes).
+A document shorter than n tokens has one shingle made of all its tokens; an empty one has none.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
-_CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}])"
-_POLY = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier (golden ratio): mixes positions into the n-gram hash
+from dataprep.dedup.normalize import CJK, WORD, fold
 
-
-def tokenize(normalized: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Flat token array and per-document offsets (len = docs + 1) of normalized texts."""
-    spaced = pc.replace_substring_regex(normalized, _CJK, r" \1 ")
-    lists = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(spaced))
-    if isinstance(lists, pa.ChunkedArray):
-        lists = lists.combine_chunks()
-    lists = lists.cast(pa.large_list(pa.large_string()))
-    offsets = np.asarray(lists.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
-    offsets = offsets - offsets[0]
-    return lists.flatten(), offsets
+_CHAR_MUL = np.uint64(0x100000001B3)  # FNV prime: odd, spreads codepoints over the 64-bit word
+_NGRAM_MUL = np.uint64(0x9E3779B97F4A7C15)  # golden ratio, odd
+_DOC_MUL = np.uint64(0xC2B2AE3D27D4EB4F)  # second multiplier for document hashes (exact dedup)
 
 
-def token_hashes(tokens: pa.Array) -> np.ndarray:
-    """xxh3-64 of each token, hashing each distinct token only once."""
-    if len(tokens) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    encoded = pc.dictionary_encode(tokens)
-    words = encoded.dictionary.to_pylist()
-    h = xxhash.xxh3_64_intdigest
-    table = np.fromiter((h(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
-    return table[encoded.indices.to_numpy(zero_copy_only=False)]
+def fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer: an avalanching bijection."""
+    h = h ^ (h >> np.uint64(33))
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
 
 
-def shingle_hashes(hashes: np.ndarray, offsets: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def _powers(multiplier: np.uint64, n: int) -> np.ndarray:
+    """multiplier**0 .. multiplier**(n-1) mod 2^64."""
+    out = np.full(max(n, 1), multiplier, dtype=np.uint64)
+    out[0] = 1
+    with np.errstate(over="ignore"):
+        return np.multiply.accumulate(out)
+
+
+def _segment_positions(starts: np.ndarray, total: int) -> np.ndarray:
+    """For every element of a sequence cut at `starts` (sorted, starts[0] == 0), its position in its segment."""
+    seg = np.zeros(total, dtype=np.int64)
+    if total == 0:
+        return seg
+    lengths = np.diff(np.append(starts, total))
+    return np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
+
+
+def codepoints(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """One uint32 array of every codepoint of `texts` and per-text offsets into it (nulls are empty)."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    texts = pc.fill_null(texts.cast(pa.large_string()), "")
+    lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # One decode of the batch's contiguous UTF-8 buffer; Arrow guarantees it is valid UTF-8.
+    _, offsets_buf, data = texts.buffers()
+    byte_offsets = np.frombuffer(offsets_buf, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    raw = data[byte_offsets[0] : byte_offsets[-1]].to_pybytes() if data is not None else b""
+    cps = np.frombuffer(raw.decode("utf-8").encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return cps, offsets
+
+
+@dataclass
+class Tokens:
+    hashes: np.ndarray  # uint64 per token
+    offsets: np.ndarray  # per document, len = docs + 1
+
+
+def tokenize(texts: pa.Array | pa.ChunkedArray) -> Tokens:
+    """Normalize and tokenize a batch; return each token's hash and each document's token range."""
+    cps, doc_offsets = codepoints(texts)
+    docs = len(doc_offsets) - 1
+    folded, cls = fold(cps)
+    is_word = cls == WORD
+    member = cls != 0
+    prev_word = np.empty_like(is_word)
+    if len(is_word):
+        prev_word[0] = False
+        prev_word[1:] = is_word[:-1]
+        prev_word[doc_offsets[:-1][doc_offsets[:-1] < len(is_word)]] = False  # never continue a word across documents
+    starts_all = (cls == CJK) | (is_word & ~prev_word)
+    where = np.flatnonzero(member)
+    starts = np.flatnonzero(starts_all[where])
+    if len(starts) == 0:
+        return Tokens(np.zeros(0, dtype=np.uint64), np.zeros(docs + 1, dtype=np.int64))
+    chars = folded[where].astype(np.uint64)
+    pos = _segment_positions(starts, len(chars))
+    with np.errstate(over="ignore"):
+        chars *= _powers(_CHAR_MUL, int(pos.max()) + 1)[pos]
+        hashes = fmix64(np.add.reduceat(chars, starts) + np.uint64(1))
+    doc_of_token = np.searchsorted(doc_offsets, where[starts], side="right") - 1
+    offsets = np.zeros(docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(doc_of_token, minlength=docs), out=offsets[1:])
+    return Tokens(hashes, offsets)
+
+
+def shingle_hashes(tokens: Tokens, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of each document's token n-grams, and per-document offsets into them."""
+    hashes, offsets = tokens.hashes, tokens.offsets
     lengths = np.diff(offsets)
     counts = np.where(lengths > 0, np.maximum(lengths - ngram + 1, 1), 0)
     shingle_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
@@ -52,23 +113,31 @@ def shingle_hashes(hashes: np.ndarray, offsets: np.ndarray, ngram: int) -> tuple
     doc = np.repeat(np.arange(len(counts)), counts)
     starts = offsets[:-1][doc] + (np.arange(total, dtype=np.int64) - shingle_offsets[:-1][doc])
     ends = offsets[1:][doc]
-    padded = np.concatenate([hashes.astype(np.uint64, copy=False), np.zeros(ngram, dtype=np.uint64)])
-    acc = padded[starts].copy()
+    padded = np.concatenate([hashes, np.zeros(ngram, dtype=np.uint64)])
+    acc = padded[starts]
     with np.errstate(over="ignore"):
         for k in range(1, ngram):
             idx = starts + k
-            # Positions past the document's end contribute 0: a short document is one shingle of all it has.
-            term = np.where(idx < ends, padded[idx], np.uint64(0))
-            acc *= _POLY
-            acc += term
+            # Positions past the document's end add nothing: a short document is one shingle of all it has.
+            acc *= _NGRAM_MUL
+            acc += np.where(idx < ends, padded[idx], np.uint64(0))
     return acc, shingle_offsets
 
 
-def document_shingles(texts: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray, pa.Array]:
-    """Normalize, tokenize and shingle a batch: (shingle hashes, offsets per document, normalized texts)."""
-    from dataprep.dedup.normalize import normalize
-
-    normalized = normalize(texts)
-    tokens, offsets = tokenize(normalized)
-    shingles, shingle_offsets = shingle_hashes(token_hashes(tokens), offsets, ngram)
-    return shingles, shingle_offsets, normalized
+def document_hashes(tokens: Tokens) -> np.ndarray:
+    """(docs, 2) uint64: a 128-bit hash of each document's normalized text (its token sequence)."""
+    hashes, offsets = tokens.hashes, tokens.offsets
+    docs = len(offsets) - 1
+    lengths = np.diff(offsets).astype(np.uint64)
+    out = np.zeros((docs, 2), dtype=np.uint64)
+    nonempty = np.flatnonzero(lengths > 0)
+    if len(hashes):
+        pos = _segment_positions(offsets[:-1][nonempty], len(hashes))
+        for col, mul in enumerate((_NGRAM_MUL, _DOC_MUL)):
+            with np.errstate(over="ignore"):
+                terms = hashes * _powers(mul, int(pos.max()) + 1)[pos]
+                out[nonempty, col] = np.add.reduceat(terms, offsets[:-1][nonempty])
+    with np.errstate(over="ignore"):
+        out[:, 0] = fmix64(out[:, 0] ^ lengths)
+        out[:, 1] = fmix64(out[:, 1] + lengths * _CHAR_MUL)
+    return out
