@@ -4,11 +4,16 @@
 (b) `ray job submit --working-dir . -- python jobs/prepare.py --config ...` runs a pipeline job on it.
 
 Isolation from the session's embedded Ray (the `ray_local` fixture) and from anything else on the machine:
-- `--temp-dir` of our own, so `ray_current_cluster` (which `ray.init()` reads to find a cluster) is not /tmp/ray's;
+- a `--temp-dir` of our own per node, so `ray_current_cluster` (which `ray.init()` reads to find a cluster) is not
+  /tmp/ray's, and the two nodes do not share one session folder (see the fixture);
 - our own token (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN) in the subprocesses' environment only, never ~/.ray/auth_token;
 - free ports for GCS, dashboard, client server and the dashboard agents (the agent's default 52365 is shared otherwise);
 - teardown never runs `ray stop` (it kills every Ray on the machine, the embedded one included): it kills our own
   processes by PID, found by process group and by our temp dir / GCS port in their command lines.
+
+Ray turns `--node-ip-address=127.0.0.1` into the host's own interface address (it wants an address other nodes
+could reach), so the nodes talk over that address: still this machine, nothing leaves it. The dashboard (job
+submission) listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -24,11 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import ray
+import yaml
 
 pytestmark = pytest.mark.cluster
 
@@ -74,14 +83,14 @@ def _processes() -> dict[int, tuple[int, int, str]]:
     return out
 
 
-def _our_processes(pgids: set[int], markers: list[str]) -> set[int]:
+def _our_processes(pgids: set[int], markers: list[re.Pattern]) -> set[int]:
     """Processes in our process groups or naming our temp dir / GCS port, and all their descendants."""
     procs = _processes()
     me = os.getpid()
     found = {
         pid
         for pid, (_, pgid, cmd) in procs.items()
-        if pid != me and (pgid in pgids or ("ray" in cmd and any(m in cmd for m in markers)))
+        if pid != me and (pgid in pgids or ("ray" in cmd and any(m.search(cmd) for m in markers)))
     }
     frontier = set(found)
     while frontier:
@@ -90,8 +99,8 @@ def _our_processes(pgids: set[int], markers: list[str]) -> set[int]:
     return found
 
 
-def _kill_cluster(pgids: set[int], markers: list[str]) -> None:
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+def _kill_cluster(pgids: set[int], markers: list[re.Pattern]) -> None:
+    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
         pids = _our_processes(pgids, markers)
         if not pids:
             return
@@ -109,7 +118,8 @@ def _run(cmd: list[str], env: dict, timeout: float, cwd: Path = ROOT) -> subproc
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(
-            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+            f"{' '.join(cmd)} exited {proc.returncode}\n"
+            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
         )
     return proc
 
@@ -135,19 +145,39 @@ def _start_node(args: list[str], env: dict, pgids: set[int], timeout: float = 90
         raise AssertionError(f"ray start {' '.join(args)} exited {proc.returncode}\n{out[-4000:]}")
 
 
-def _alive_nodes(dashboard: str, token: str, timeout: float = 30) -> list[dict]:
-    req = urllib.request.Request(f"{dashboard}/api/v0/nodes?detail=1", headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        body = json.load(resp)
+def _get_json(url: str, token: str | None, timeout: float = 30) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+        return json.load(resp)
+
+
+def _alive_nodes(dashboard: str, token: str) -> list[dict]:
+    body = _get_json(f"{dashboard}/api/v0/nodes?detail=1", token)
     return [n for n in body["data"]["result"]["result"] if n.get("state") == "ALIVE"]
 
 
+def _wait_for_nodes(dashboard: str, token: str, count: int, timeout: float = 30) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    nodes: list[dict] = []
+    while time.monotonic() < deadline:
+        try:
+            nodes = _alive_nodes(dashboard, token)
+        except OSError:  # the dashboard still starting its modules
+            nodes = []
+        if len(nodes) >= count:
+            return nodes
+        time.sleep(0.5)
+    raise AssertionError(f"expected {count} alive nodes within {timeout} s, got {nodes}")
+
+
 @pytest.fixture(scope="module")
-def cluster():
+def two_node_cluster():
     tmp = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))  # short: Ray's unix sockets live under it (108-byte limit)
     gcs, dash, client, agent_head, agent_worker = _free_ports(5)
     token = secrets.token_hex(32)
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN_PATH")}
+    user_token = _read_user_token()
+    drop = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN_PATH")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN=token,
@@ -155,8 +185,10 @@ def cluster():
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",  # `python` in a job's entrypoint is this venv's
     )
     pgids: set[int] = set()
-    markers = [str(tmp), f":{gcs}"]
-    common = ["--num-cpus=1", f"--temp-dir={tmp}", "--object-store-memory=200000000", "--disable-usage-stats"]
+    markers = [re.compile(re.escape(str(tmp))), re.compile(rf":{gcs}\b")]  # e.g. the client server: --address=IP:PORT
+    # One temp dir per node: two nodes sharing one would share session_dir/runtime_resources, and the second node
+    # re-extracting a job's working_dir there deletes the directory the job's driver runs in.
+    common = ["--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"]
     try:
         _start_node(
             [
@@ -168,23 +200,64 @@ def cluster():
                 "--include-dashboard=true",
                 f"--ray-client-server-port={client}",
                 f"--dashboard-agent-listen-port={agent_head}",
+                f"--temp-dir={tmp / 'head'}",
                 *common,
             ],
             env,
             pgids,
         )
-        _start_node(
-            [f"--address=127.0.0.1:{gcs}", f"--dashboard-agent-listen-port={agent_worker}", *common], env, pgids
-        )
+        worker = [f"--address=127.0.0.1:{gcs}", f"--dashboard-agent-listen-port={agent_worker}"]
+        _start_node([*worker, f"--temp-dir={tmp / 'node2'}", *common], env, pgids)
         dashboard = f"http://127.0.0.1:{dash}"
-        deadline = time.monotonic() + 30
-        while len(nodes := _alive_nodes(dashboard, token)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert len(nodes) == 2, f"expected 2 alive nodes, got {nodes}"
+        _wait_for_nodes(dashboard, token, 2)
         yield SimpleNamespace(address=f"127.0.0.1:{gcs}", dashboard=dashboard, env=env, tmp=tmp, token=token)
     finally:
         _kill_cluster(pgids, markers)
         shutil.rmtree(tmp, ignore_errors=True)
+    # Ours gone, nothing else touched: the session's embedded Ray (when this process started one) still works,
+    # and the user's token file is as it was.
+    assert not _our_processes(pgids, markers)
+    if ray.is_initialized():
+        assert ray.get(ray.put("alive"), timeout=30) == "alive"
+    assert _read_user_token() == user_token
+
+
+def _read_user_token() -> bytes | None:
+    path = Path.home() / ".ray" / "auth_token"
+    return path.read_bytes() if path.exists() else None
+
+
+@pytest.fixture(scope="module")
+def submitted_job(two_node_cluster):
+    """`ray job submit` of jobs/prepare.py, started in the background so that it runs while the ingest test does."""
+    out = two_node_cluster.tmp / "job-out"
+    log = two_node_cluster.tmp / "job-submit.log"
+    cmd = [
+        _exe("ray"),
+        "job",
+        "submit",
+        "--address",
+        two_node_cluster.dashboard,
+        "--working-dir",
+        ".",
+        "--runtime-env-json",
+        json.dumps({"env_vars": {"DATAPREP_DEBUG": "1"}}),  # a failure shows its traceback in the job log
+        "--",
+        "python",
+        "jobs/prepare.py",
+        "--config",
+        str(JOB_CONFIG.relative_to(ROOT)),
+        "--output",
+        str(out),
+    ]
+    with log.open("w") as sink:
+        proc = subprocess.Popen(cmd, env=two_node_cluster.env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield SimpleNamespace(proc=proc, out=out, log=log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _manifest(folder: Path) -> dict:
@@ -201,14 +274,46 @@ def _shard_digests(folder: Path) -> list[tuple[str, int, str]]:
     return out
 
 
-def test_ingest_on_cluster_matches_embedded(cluster, ray_local, tmp_path):
+def _check_ingested(manifest: dict, inputs: list[Path]) -> None:
+    """A documents dataset whose ingest stats account for every input line; bad_records.jsonl's are dropped."""
+    assert manifest["kind"] == "documents"
+    (stage,) = manifest["stats"]["stages"]
+    lines = sum(1 for p in inputs for line in p.open(encoding="utf-8", errors="replace") if line.strip())
+    rows = sum(s["rows"] for s in manifest["shards"])
+    assert stage["rows_in"] == lines and stage["rows_out"] == rows > 0
+    assert sum(stage["dropped"].values()) == lines - rows > 0
+
+
+@pytest.mark.parametrize("config", [JOB_CONFIG, ROOT / "jobs" / "configs" / "ingest_demo.yaml"], ids=lambda p: p.name)
+def test_job_config_is_valid(config):
+    """Configs submitted with --working-dir: every input pattern matches files relative to the repo root."""
+    from dataprep.pipeline import load_config
+
+    (step,) = load_config(str(config)).steps
+    assert step.step_name == "ingest"
+    for pattern in step.inputs:
+        assert not Path(pattern).is_absolute() and sorted(ROOT.glob(pattern)), pattern
+
+
+def test_cluster_requires_token(two_node_cluster):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _get_json(f"{two_node_cluster.dashboard}/api/v0/nodes", token=None)
+    assert err.value.code in (401, 403)
+    with pytest.raises(urllib.error.HTTPError):
+        _get_json(f"{two_node_cluster.dashboard}/api/v0/nodes", token="not-" + two_node_cluster.token)
+    assert len(_alive_nodes(two_node_cluster.dashboard, two_node_cluster.token)) == 2
+
+
+def test_ingest_on_cluster_matches_embedded(two_node_cluster, submitted_job, ray_local, tmp_path):
+    # submitted_job: requested here only so that the job (checked below) runs alongside this test
     from dataprep import operations
     from dataprep.distributed.runtime import ray_session
 
-    on_cluster = cluster.tmp / "ingest-cluster"
+    on_cluster = two_node_cluster.tmp / "ingest-cluster"
+    cluster_address = two_node_cluster.address
     proc = _run(
-        [_exe("dataprep"), "ingest", *map(str, INGEST_INPUTS), "-o", str(on_cluster), "--address", cluster.address],
-        cluster.env,
+        [_exe("dataprep"), "ingest", *map(str, INGEST_INPUTS), "-o", str(on_cluster), "--address", cluster_address],
+        two_node_cluster.env,
         timeout=120,
     )
     assert "wrote" in proc.stderr
@@ -218,45 +323,20 @@ def test_ingest_on_cluster_matches_embedded(cluster, ray_local, tmp_path):
         manifest, _ = operations.ingest([str(p) for p in INGEST_INPUTS], str(embedded))
 
     cluster_manifest = _manifest(on_cluster)
-    assert cluster_manifest["kind"] == "documents"
-    (stage,) = cluster_manifest["stats"]["stages"]
-    lines = sum(1 for p in INGEST_INPUTS for line in p.open(encoding="utf-8", errors="replace") if line.strip())
-    rows = sum(s["rows"] for s in cluster_manifest["shards"])
-    assert stage["rows_in"] == lines and stage["rows_out"] == rows > 0
-    assert sum(stage["dropped"].values()) == lines - rows > 0  # bad_records.jsonl: counted and skipped
-    assert rows == manifest.rows
+    _check_ingested(cluster_manifest, INGEST_INPUTS)
+    assert sum(s["rows"] for s in cluster_manifest["shards"]) == manifest.rows
     assert cluster_manifest["stats"] == json.loads(manifest.to_bytes())["stats"]
     assert _shard_digests(on_cluster) == _shard_digests(embedded)  # byte-identical shards
 
 
-def test_ray_job_submit_runs_pipeline(cluster):
-    out = cluster.tmp / "job-out"
-    proc = _run(
-        [
-            _exe("ray"),
-            "job",
-            "submit",
-            "--address",
-            cluster.dashboard,
-            "--working-dir",
-            ".",
-            "--",
-            "python",
-            "jobs/prepare.py",
-            "--config",
-            str(JOB_CONFIG.relative_to(ROOT)),
-            "--output",
-            str(out),
-        ],
-        cluster.env,
-        timeout=180,
-    )
-    text = proc.stdout + proc.stderr
-    assert "succeeded" in text, text[-4000:]
-    dataset = out / "00-ingest"
-    manifest = _manifest(dataset)
-    assert manifest["kind"] == "documents"
-    songci_lines = sum(1 for line in (WEB / "songci_zh.jsonl").open(encoding="utf-8") if line.strip())
-    rows = sum(s["rows"] for s in manifest["shards"])
-    assert 0 < rows <= songci_lines
+def test_ray_job_submit_runs_pipeline(submitted_job):
+    try:
+        rc = submitted_job.proc.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"ray job submit still running after 180 s\n{submitted_job.log.read_text()[-4000:]}")
+    text = submitted_job.log.read_text()
+    assert rc == 0 and "succeeded" in text, f"ray job submit exited {rc}\n{text[-4000:]}"
+    dataset = submitted_job.out / "00-ingest"
+    (step,) = yaml.safe_load(JOB_CONFIG.read_text())["steps"]
+    _check_ingested(_manifest(dataset), [ROOT / p for p in step["ingest"]["inputs"]])
     _shard_digests(dataset)
