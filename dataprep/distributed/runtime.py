@@ -33,8 +33,14 @@ def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None) -
             ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **kwargs)
-    except ConnectionError as exc:
-        raise UserError(f"cannot connect to Ray at {address}: {str(exc).splitlines()[0]}; is the cluster running?") from None
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        if not address:
+            raise
+        hint = "is the cluster running?"
+        if os.environ.get("RAY_AUTH_MODE") != "token":
+            hint += " Clusters use token auth by default: export RAY_AUTH_MODE=token (token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"cannot connect to Ray at {address}: {first}; {hint}") from None
     configure_data_context()
     try:
         yield
