@@ -28,7 +28,7 @@ from dataprep.tokenizer.model import load_tokenizer
 from dataprep.tokenizer.stats import record_token_stats
 from dataprep.tokenizer.template import ChatIds, render_batch
 
-LAYOUTS = {"documents": "documents", "dialogues": "dialogues", "preferences": "preferences"}
+LAYOUTS = ("documents", "dialogues", "preferences")  # the input kind names the layout
 THREADS_PER_TASK = 1  # the executor gives each shard task one CPU
 
 
@@ -50,8 +50,8 @@ class TokenizeJob(ShardJob):
     compression = None  # memory-mapped by training
 
     def __init__(self, in_url: str, out_url: str, tokenizer_url: str, threads: int = THREADS_PER_TASK):
-        self.source = open_dataset(in_url, kind=tuple(LAYOUTS))
-        self.layout = LAYOUTS[self.source.kind]
+        self.source = open_dataset(in_url, kind=LAYOUTS)
+        self.layout = self.source.kind
         tok = load_tokenizer(tokenizer_url)
         if self.layout != "documents" and not tok.has_chat_tokens():
             raise UserError(f"tokenizer {tokenizer_url} lacks the chat tokens; train it with `dataprep tokenizer`")
@@ -101,9 +101,8 @@ class TokenizeJob(ShardJob):
         offsets, values, mask = render_batch(conv.sizes, conv.roles, conv.ids, trained, ChatIds.of(tok), tok.dtype)
         record_token_stats(stats, np.diff(offsets), conv.per_conv(conv.bytes), conv.per_conv(conv.lengths),
                            _column(table, "lang"), int(mask.sum()))
-        mask_type = pa.uint8()
         columns = [table["id"].combine_chunks(), large_list(offsets, values, self.schema.field("tokens").type.value_type),
-                   large_list(offsets, mask, mask_type)]
+                   large_list(offsets, mask, pa.uint8())]
         return pa.Table.from_arrays(columns, schema=self.schema)
 
     def _preferences(self, tok, table: pa.Table, stats: Stats) -> pa.Table:
@@ -117,14 +116,13 @@ class TokenizeJob(ShardJob):
         chat = ChatIds.of(tok)
         value_type = self.schema.field("tokens").type.value_type
         columns = [table["id"].combine_chunks()]
-        masked = 0
+        masked, row_tokens = 0, 0
         for side in (chosen, rejected):
             sizes, roles, contents, trained = _join(prompt, side)
             offsets, values, mask = render_batch(sizes, roles, contents, trained, chat, tok.dtype)
             columns += [large_list(offsets, values, value_type), large_list(offsets, mask, pa.uint8())]
             masked += int(mask.sum())
-            if side is chosen:
-                row_tokens = np.diff(offsets)
+            row_tokens = row_tokens + np.diff(offsets)  # a pair counts both of its sequences
         prompt_len = prompt.per_conv(prompt.lengths + 2)
         columns.append(pa.array(prompt_len, pa.uint32()))
         content = sum(p.per_conv(p.lengths) for p in parts)

@@ -9,7 +9,10 @@ import ray
 
 
 def run_as_task(fn: Callable[..., Any], kwargs: dict[str, Any], num_cpus: Optional[int] = None) -> Any:
-    """Call fn(**kwargs) on a cluster worker holding `num_cpus` CPUs (default: the largest node's, capped at 8)."""
+    """Call fn(**kwargs, threads=num_cpus) on a worker holding `num_cpus` CPUs (default: the largest node's, at most 8).
+
+    `fn` must take a `threads` argument: it is told how many CPUs it was given.
+    """
     if num_cpus is None:
         per_node = [n["Resources"].get("CPU", 1) for n in ray.nodes() if n.get("Alive")]
         num_cpus = int(min(max(per_node or [os.cpu_count() or 1]), 8))

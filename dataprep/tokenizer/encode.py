@@ -15,10 +15,10 @@ import pyarrow as pa
 def encode_documents(tokenizer, texts: list[str], threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(offsets int64, tokens, content lengths): each text's ids followed by <|endoftext|>."""
     pieces = tokenizer.sp.encode_as_numpy(texts, add_eos=True, num_threads=threads)
-    return flatten(pieces, tokenizer.dtype, add=0)
+    return flatten(pieces, tokenizer.dtype)
 
 
-def flatten(pieces: Sequence[np.ndarray], dtype, add: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def flatten(pieces: Sequence[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Offsets, concatenated values (cast to the shard's dtype) and each piece's length."""
     lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
     offsets = np.zeros(len(pieces) + 1, dtype=np.int64)

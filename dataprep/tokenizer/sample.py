@@ -12,7 +12,6 @@ import heapq
 from typing import Iterator
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
@@ -43,7 +42,7 @@ def sample_texts(urls: list[str], budget_bytes: int, seed: int = 0) -> list[str]
     for n, url in enumerate(urls):
         ds = open_dataset(url, kind=("documents", "dialogues"))
         for ids, texts in dataset_texts(ds):
-            keys = [xxhash.xxh64_intdigest(f"{n}\x00{i}", seed=seed) for i in ids]
+            keys = [xxhash.xxh64_intdigest(f"{n}\x00{i}".encode(), seed=seed) for i in ids]
             for key, text in zip(keys, texts):
                 if text is None:
                     continue

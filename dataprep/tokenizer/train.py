@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import io
 import os
-import tempfile
 from typing import Any, Optional
 
 import sentencepiece as spm
@@ -68,26 +68,39 @@ def train_tokenizer(
         raise UserError(f"no text to train on in {', '.join(inputs)}")
     options = trainer_options(vocab_size, model_type, character_coverage, threads or os.cpu_count() or 1)
     spm.set_random_generator_seed(seed)  # sentencepiece's own sampling and unigram seeding
-    with tempfile.TemporaryDirectory() as tmp:
-        prefix = os.path.join(tmp, "m")
-        try:
-            spm.SentencePieceTrainer.train(sentence_iterator=training_sentences(texts), model_prefix=prefix, **options)
-        except RuntimeError as exc:
-            raise UserError(f"sentencepiece training failed: {str(exc).strip().splitlines()[-1]}") from None
-        with open(prefix + ".model", "rb") as handle:
-            model = handle.read()
-        with open(prefix + ".vocab", "rb") as handle:
-            vocab = handle.read()
+    sink = io.BytesIO()  # no model_prefix: a temporary path would end up inside the model bytes
+    try:
+        spm.SentencePieceTrainer.train(sentence_iterator=training_sentences(texts), model_writer=sink, **options)
+    except RuntimeError as exc:
+        raise UserError(f"sentencepiece training failed: {str(exc).strip().splitlines()[-1]}") from None
+    model = canonical_model(sink.getvalue())
     sample_size = sum(len(t.encode("utf-8")) for t in texts)
-    return write_artifacts(model_prefix, model, vocab, {
+    return write_artifacts(model_prefix, model, {
         "model_type": model_type, "sample_rows": len(texts), "sample_bytes": sample_size,
         "character_coverage": character_coverage, "seed": seed, "inputs": list(inputs),
     })
 
 
-def write_artifacts(model_prefix: str, model: bytes, vocab: bytes, training: dict[str, Any]) -> dict[str, Any]:
+def canonical_model(data: bytes) -> bytes:
+    """The model with its thread count fixed: the pieces do not depend on it, so neither should the sha256."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(data)
+    proto.trainer_spec.num_threads = 1
+    return proto.SerializeToString(deterministic=True)
+
+
+def vocab_text(tok) -> bytes:
+    """sentencepiece's .vocab format: piece TAB score, one per line, in id order."""
+    sp = tok.sp
+    return "".join(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n" for i in range(sp.get_piece_size())).encode()
+
+
+def write_artifacts(model_prefix: str, model: bytes, training: dict[str, Any]) -> dict[str, Any]:
     fs, root = storage.resolve(model_prefix)
     tok = from_bytes(model, model_prefix + ".model")
+    vocab = vocab_text(tok)
     description = {
         **tok.info(),
         "sha256": hashlib.sha256(model).hexdigest(),
