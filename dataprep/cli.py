@@ -141,6 +141,37 @@ def tokenize(
 
 @app.command()
 @user_errors
+def dedup(
+    dataset: str = typer.Argument(..., help="Input documents dataset."),
+    output: str = typer.Option(..., "-o", "--output", help="Output documents dataset folder (same shard layout)."),
+    threshold: float = typer.Option(0.8, "--threshold", help="Estimated Jaccard similarity that makes a near-duplicate."),
+    num_perm: int = typer.Option(128, "--num-perm", help="MinHash permutations (bands x rows are derived from them)."),
+    ngram: int = typer.Option(5, "--ngram", help="Tokens per shingle: words, or single Han/Kana/Hangul characters."),
+    no_exact: bool = typer.Option(False, "--no-exact", help="Skip the exact pass (identical texts then count as near)."),
+    verify: bool = typer.Option(False, "--verify", help="Drop candidate pairs whose signature Jaccard is below --threshold."),
+    keep_clusters: Optional[str] = typer.Option(
+        None, "--keep-clusters", help="Also write Parquet rows (id, cluster_id, kept) of every duplicate cluster to this folder."
+    ),
+    address: Optional[str] = ADDRESS,
+    workers: Optional[int] = WORKERS,
+):
+    """Remove exact and MinHash near-duplicates, keeping the smallest id of each cluster."""
+    from dataprep import operations
+
+    with on_ray(address):
+        summary = operations.dedup(dataset, output, threshold, num_perm, ngram, not no_exact, verify, keep_clusters, workers)
+    s = summary.stats
+    reused = f", {summary.skipped} shards reused from an earlier run" if summary.skipped else ""
+    console.print(
+        f"wrote {s['documents_out']:,} of {s['documents_in']:,} documents in {len(summary.manifest.shards)} shards to {output}: "
+        f"{s['exact_removed']:,} exact and {s['near_removed']:,} near duplicates removed "
+        f"(bands {s['bands']} x rows {s['rows']}, {s['clusters']:,} clusters){reused}",
+        highlight=False,
+    )
+
+
+@app.command()
+@user_errors
 def stats(
     dataset: str = typer.Argument(..., help="Dataset folder (any fsspec URL)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

@@ -30,6 +30,44 @@ def ingest(
     return run_sharded_job(job, workers=workers)
 
 
+def dedup(
+    src: str,
+    out: str,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    ngram: int = 5,
+    exact: bool = True,
+    verify: bool = False,
+    keep_clusters: Optional[str] = None,
+    workers: Optional[int] = None,
+):
+    """Exact + MinHash near-duplicate removal; returns a DedupSummary (manifest, reused shards, counts)."""
+    from dataprep.dedup.params import DedupParams
+    from dataprep.distributed.dedup import run_dedup
+
+    params = DedupParams(threshold=threshold, num_perm=num_perm, ngram=ngram, exact=exact, verify=verify)
+    return run_dedup(src, out, params, workers=workers, keep_clusters=keep_clusters)
+
+
+@register_step("dedup")
+class DedupStep(Step):
+    threshold: float = 0.8
+    num_perm: int = 128
+    ngram: int = 5
+    exact: bool = True
+    verify: bool = False
+    keep_clusters: Optional[str] = None
+
+    def run(self, ctx: StepContext, out_url: str) -> str:
+        summary = dedup(self.input_url(ctx), out_url, self.threshold, self.num_perm, self.ngram, self.exact,
+                        self.verify, self.keep_clusters, ctx.workers)
+        s = summary.stats
+        ctx.log(f"  {s['documents_out']:,} of {s['documents_in']:,} documents kept "
+                f"({s['exact_removed']:,} exact, {s['near_removed']:,} near duplicates removed)")
+        ctx.dataset = out_url
+        return out_url
+
+
 @register_step("ingest")
 class IngestStep(Step):
     inputs: list[str]

@@ -42,6 +42,11 @@ def main() -> None:
             for i, p in enumerate(poems)
         ),
     )
+    dialogue = HERE / "dialogue"
+    dialogue.mkdir(exist_ok=True)
+    shutil.copy(SHARED / "dialogue" / "llamafactory_alpaca_en_demo.json", dialogue / "alpaca_en_demo.json")
+    # kdconv_zh_messages30.jsonl is the OpenAI-messages conversion kept in tests/data/tokenizer/.
+    shutil.copy(HERE.parents[1] / "tests" / "data" / "tokenizer" / "kdconv_zh_messages30.jsonl", dialogue)
     pref = HERE / "preference"
     pref.mkdir(exist_ok=True)
     shutil.copy(SHARED / "preference" / "hh-rlhf_harmless-base_test.jsonl.gz", pref / "hh-rlhf_harmless-base_test.jsonl.gz")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles
-CHUNK_BYTES = 1 << 19
+CHUNK_BYTES = 1 << 22  # block of (perms, shingles): big enough to amortize per-block Python, small for L2/L3
 
 
 def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:

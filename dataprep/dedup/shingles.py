@@ -5,7 +5,7 @@ tokenization are then numpy passes over it. Tokens are runs of word characters, 
 Hiragana, Katakana and Hangul character is a token of its own: unspaced CJK text gets character n-grams,
 spaced scripts word n-grams, mixed text both (text-dedup's bug was making a whole Chinese sentence one word).
 
-A token's hash is a polynomial of its folded codepoints mod 2^64 (one `add.reduceat`), finished with the
+A token's hash is a polynomial of its folded codepoints mod 2^64 (from one prefix sum), finished with the
 MurmurHash3 64-bit finalizer; an n-gram's hash is a polynomial of its tokens' hashes (n vectorized passes).
 A document shorter than n tokens has one shingle made of all its tokens; an empty one has none.
 """
@@ -41,6 +41,19 @@ def _powers(multiplier: np.uint64, n: int) -> np.ndarray:
     out[0] = 1
     with np.errstate(over="ignore"):
         return np.multiply.accumulate(out)
+
+
+_POWER_CACHE: dict[str, np.ndarray] = {}
+
+
+def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """K^i and K^-i mod 2^64 for i < n (at least), kept per process and grown by doubling."""
+    have = _POWER_CACHE.get("powers")
+    if have is None or len(have) < n:
+        size = 1 << max(16, (max(n, 1) - 1).bit_length())
+        _POWER_CACHE["powers"] = _powers(_CHAR_MUL, size)
+        _POWER_CACHE["inverse"] = _powers(np.uint64(pow(int(_CHAR_MUL), -1, 1 << 64)), size)
+    return _POWER_CACHE["powers"], _POWER_CACHE["inverse"]
 
 
 def _segment_positions(starts: np.ndarray, total: int) -> np.ndarray:
@@ -80,23 +93,28 @@ def tokenize(texts: pa.Array | pa.ChunkedArray) -> Tokens:
     docs = len(doc_offsets) - 1
     folded, cls = fold(cps)
     is_word = cls == WORD
-    member = cls != 0
     prev_word = np.empty_like(is_word)
     if len(is_word):
         prev_word[0] = False
         prev_word[1:] = is_word[:-1]
         prev_word[doc_offsets[:-1][doc_offsets[:-1] < len(is_word)]] = False  # never continue a word across documents
     starts_all = (cls == CJK) | (is_word & ~prev_word)
-    where = np.flatnonzero(member)
-    starts = np.flatnonzero(starts_all[where])
-    if len(starts) == 0:
+    # A token ends before the next break: a non-word character or another token's start (which covers
+    # single-character CJK tokens and document boundaries). Every start is itself a break.
+    breaks = np.flatnonzero(~is_word | starts_all)
+    k = np.flatnonzero(starts_all[breaks])
+    if len(k) == 0:
         return Tokens(np.zeros(0, dtype=np.uint64), np.zeros(docs + 1, dtype=np.int64))
-    chars = folded[where].astype(np.uint64)
-    pos = _segment_positions(starts, len(chars))
+    starts = breaks[k]
+    ends = np.append(breaks, len(cps))[k + 1] - 1
+    # Token polynomial sum_j c_j K^(j - start) from one prefix sum over the characters:
+    # (H[end] - H[start - 1]) * K^-start, with K odd so K^-1 exists mod 2^64.
+    powers, inverse = _power_tables(len(cps))
     with np.errstate(over="ignore"):
-        chars *= _powers(_CHAR_MUL, int(pos.max()) + 1)[pos]
-        hashes = fmix64(np.add.reduceat(chars, starts) + np.uint64(1))
-    doc_of_token = np.searchsorted(doc_offsets, where[starts], side="right") - 1
+        prefix = np.cumsum(folded.astype(np.uint64) * powers[: len(cps)], dtype=np.uint64)
+        before = np.where(starts > 0, prefix[starts - 1], np.uint64(0))
+        hashes = fmix64((prefix[ends] - before) * inverse[starts] + np.uint64(1))
+    doc_of_token = np.searchsorted(doc_offsets, starts, side="right") - 1
     offsets = np.zeros(docs + 1, dtype=np.int64)
     np.cumsum(np.bincount(doc_of_token, minlength=docs), out=offsets[1:])
     return Tokens(hashes, offsets)
