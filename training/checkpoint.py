@@ -118,7 +118,11 @@ def load_weights(directory: str | Path, model: GPT) -> None:
         weights = load_file(str(path), device=str(next(model.parameters()).device))
     except (FileNotFoundError, SafetensorError) as exc:
         raise UserError(f"cannot read weights from {path}: {exc}") from None
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # shapes differ: another model's weights
+        detail = next((ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), str(exc).splitlines()[0])
+        raise UserError(f"{path} does not fit this model ({detail})") from None
     if missing or unexpected:
         raise UserError(f"{path} does not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
 

@@ -64,6 +64,11 @@ class _MetricsProgress:
         return None
 
 
+def _absolute(url: str) -> str:
+    """Local paths made absolute: Ray workers do not share the driver's working directory."""
+    return url if "://" in url else str(Path(url).expanduser().resolve())
+
+
 def _fail(exc: UserError) -> None:
     console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
@@ -82,28 +87,31 @@ def pretrain(
     """Pretrain a decoder-only transformer on next-token prediction with Ray Train."""
     from training.config import build_config
     from training.ray_launch import connect
-    from training.trainer import pretrain as run_pretrain
-    from training.trainer import saved_config
+    from training.trainer import build_trainer, check_inputs, check_model, check_run_folder, fit, saved_config
 
     try:
         run_dir = output.expanduser().resolve()
         base = saved_config(run_dir) if resume else None
         if resume and base is None:
             raise UserError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
-        extra = [f"data={data}"] if data else []
-        extra += [f"val_data={val_data}"] if val_data else []
+        extra = [f"data={_absolute(data)}"] if data else []
+        extra += [f"val_data={_absolute(val_data)}"] if val_data else []
         cfg = build_config(base, config, extra + list(overrides))
+        check_inputs(cfg)  # fail fast, before starting Ray
+        check_model(cfg)
+        check_run_folder(cfg, run_dir, resume)
         joined = connect(address)
+        trainer = build_trainer(cfg, run_dir, resume=resume, joined_cluster=joined)
         console.print(f"pretraining [bold]{cfg.model}[/] for {cfg.steps} steps on {cfg.num_workers} worker(s) -> {run_dir}")
         with _MetricsProgress(run_dir, cfg.steps):
-            result = run_pretrain(cfg, run_dir, resume=resume, joined_cluster=joined)
+            result = fit(trainer)
     except UserError as exc:
         _fail(exc)
     metrics = result.metrics or {}
     summary = {k: metrics[k] for k in ("step", "loss", "val_loss", "tokens") if k in metrics}
     if result.checkpoint is not None:
         summary["checkpoint"] = result.checkpoint.path
-    console.print_json(json.dumps(summary))
+    print(json.dumps(summary))  # stdout: one JSON object for scripts; progress and errors go to stderr
 
 
 @app.command("eval")

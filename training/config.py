@@ -42,6 +42,7 @@ class TrainConfig(BaseModel):
     report_every: int = Field(50, ge=1)  # ray.train.report is a barrier polled by the controller: keep it sparse
     checkpoint_every: int = Field(500, ge=1)
     keep_checkpoints: int = Field(3, ge=1)
+    log_windows: bool = False  # audit trail: each rank writes the window ids it trains on to RUN/windows/
 
     # Where and how.
     num_workers: int = Field(1, ge=1)

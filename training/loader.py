@@ -52,7 +52,6 @@ class WindowLoader:
             )
         self.epoch, self.batch = 0, 0
         self._perm_epoch, self._perm = -1, np.empty(0, dtype=np.int64)
-        self._buf = np.empty((batch_size, seq_len + 1), dtype=np.int64)
 
     def permutation(self, epoch: int) -> np.ndarray:
         if epoch != self._perm_epoch:
@@ -66,17 +65,22 @@ class WindowLoader:
         first = (batch * self.world_size + self.rank) * self.batch_size
         return self.permutation(epoch)[first : first + self.batch_size]
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def next_windows(self) -> torch.Tensor:
+        """This rank's next batch as one (batch_size, seq_len + 1) int64 tensor: inputs [:, :-1], targets [:, 1:]."""
         ids = self.window_ids(self.epoch, self.batch)
+        # A fresh buffer per batch: the caller keeps (or pins, or ships to the GPU) the tensor that wraps it.
+        buf = np.empty((len(ids), self.seq_len + 1), dtype=np.int64)
         for row, w in enumerate(ids):
-            self.stream.read(int(w) * self.seq_len, self._buf[row])
+            self.stream.read(int(w) * self.seq_len, buf[row])
         self.batch += 1
         if self.batch == self.batches_per_epoch:
             self.epoch, self.batch = self.epoch + 1, 0
-        # Fresh tensors each call: the buffer is reused and the caller may keep (or pin) the batch.
-        x = torch.from_numpy(self._buf[:, :-1].copy())
-        y = torch.from_numpy(self._buf[:, 1:].copy())
-        return x, y
+        return torch.from_numpy(buf)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets), views of one window tensor: no copy beyond the gather itself."""
+        windows = self.next_windows()
+        return windows[:, :-1], windows[:, 1:]
 
     def state_dict(self) -> dict:
         return {
@@ -116,10 +120,10 @@ def eval_batches(
     n_batches = (len(mine) + batch_size - 1) // batch_size
     if max_batches is not None:
         n_batches = min(n_batches, max_batches)
-    buf = np.empty((batch_size, seq_len + 1), dtype=np.int64)
     for b in range(n_batches):
         ids = mine[b * batch_size : (b + 1) * batch_size]
+        buf = np.empty((len(ids), seq_len + 1), dtype=np.int64)
         for row, w in enumerate(ids):
             stream.read(w * seq_len, buf[row])
-        n = len(ids)
-        yield torch.from_numpy(buf[:n, :-1].copy()), torch.from_numpy(buf[:n, 1:].copy())
+        windows = torch.from_numpy(buf)
+        yield windows[:, :-1], windows[:, 1:]

@@ -8,6 +8,8 @@ every rank calls the collectives and `ray.train.report` (a barrier) the same num
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -109,6 +111,12 @@ def train_func(params: dict[str, Any]) -> None:
     flops_per_token = model.flops_per_token(cfg.seq_len)
     peak = peak_flops(device, cfg.peak_tflops)
     log = MetricsLog(run_dir, resume_step=step) if rank == 0 else None
+    if log is not None:
+        log.event(
+            "resume" if checkpoint is not None else "start", step=step, world_size=world, device=str(device),
+            pid=os.getpid(),
+        )
+    window_log = _window_log(run_dir, rank, step) if cfg.log_windows else None
 
     tokens_per_step = cfg.batch_size * cfg.seq_len * cfg.grad_accum * world
     interval_start, interval_steps, interval_wait = time.perf_counter(), 0, 0.0
@@ -118,9 +126,13 @@ def train_func(params: dict[str, Any]) -> None:
         step_loss = torch.zeros((), device=device)
         for micro in range(cfg.grad_accum):
             t0 = time.perf_counter()
-            x, y = loader.next_batch()
-            if device.type == "cuda":
-                x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+            if window_log is not None:
+                ids = loader.window_ids(loader.epoch, loader.batch)
+                window_log.write(json.dumps({"step": step + 1, "epoch": loader.epoch, "windows": ids.tolist()}) + "\n")
+            windows = loader.next_windows()
+            if device.type == "cuda":  # one pinned host-to-device copy; inputs and targets are views of it
+                windows = windows.pin_memory().to(device, non_blocking=True)
+            x, y = windows[:, :-1], windows[:, 1:]
             interval_wait += time.perf_counter() - t0
             # Gradients are all-reduced once per step, on the last micro-batch, not on every one.
             last = micro == cfg.grad_accum - 1
@@ -170,7 +182,25 @@ def train_func(params: dict[str, Any]) -> None:
             _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, stream, cfg)
         interval_start, interval_steps, interval_wait = time.perf_counter(), 0, 0.0
     if log is not None:
+        log.event("end", step=step)
         log.close()
+    if window_log is not None:
+        window_log.close()
+
+
+def _window_log(run_dir: Path, rank: int, resume_step: int):
+    path = run_dir / "windows" / f"rank-{rank}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = []
+    if path.exists():  # drop steps that will be re-run after a resume, and a line cut short by a kill
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= resume_step:
+                    kept.append(line)
+            except (ValueError, KeyError):
+                continue
+    path.write_text("".join(k + "\n" for k in kept))
+    return open(path, "a", buffering=1)
 
 
 def _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, stream, cfg):

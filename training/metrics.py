@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -88,6 +89,12 @@ class MetricsLog:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
                     self._tb.add_scalar(f"train/{key}" if key != "val_loss" else "val/loss", value, record["step"])
+
+    def event(self, name: str, **fields: Any) -> None:
+        """Run lifecycle (start, resume, end) in events.jsonl, so a resumed run's history is visible."""
+        record = {"event": name, "time": time.time(), **fields}
+        with open(self.path.parent / "events.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
         self._file.close()

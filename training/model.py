@@ -7,7 +7,7 @@ Pure torch: no Ray, no data code, no parallelism. DDP, `torch.compile` and autoc
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
 import torch
@@ -24,7 +24,7 @@ class GPTConfig:
     n_head: int = 4
     n_kv_head: int = 2
     d_model: int = 128
-    ffn_hidden: Optional[int] = None  # None: about 8/3 * d_model, rounded up to a multiple of 64
+    ffn_hidden: Optional[int] = None  # None: 8/3 * d_model rounded up to a multiple of 256 (resolved on creation)
     max_seq_len: int = 256
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
@@ -37,6 +37,11 @@ class GPTConfig:
             raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.n_kv_head}")
         if (self.d_model // self.n_head) % 2:
             raise ValueError("head dimension must be even for rotary embeddings")
+        if not self.ffn_hidden:
+            # Resolved once and stored, so a checkpoint's config keeps its shape even if this rule changes.
+            # SwiGLU has three matrices; 8/3 keeps its parameters equal to a 4x GELU MLP (Llama's choice),
+            # rounded up to a multiple of 256 because GEMMs of such widths run markedly faster.
+            object.__setattr__(self, "ffn_hidden", 256 * math.ceil(8 * self.d_model / 3 / 256))
 
     @property
     def head_dim(self) -> int:
@@ -44,10 +49,7 @@ class GPTConfig:
 
     @property
     def hidden(self) -> int:
-        if self.ffn_hidden:
-            return self.ffn_hidden
-        # SwiGLU has three matrices; 8/3 keeps its parameters equal to a 4x GELU MLP (Llama's choice).
-        return 64 * math.ceil(8 * self.d_model / 3 / 64)
+        return self.ffn_hidden
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +83,9 @@ def model_config(size: str | dict, vocab_size: int, max_seq_len: int) -> GPTConf
         dims = dict(size)
         base = dims.pop("base", None)
         if base is not None:
-            dims = {**model_config(base, vocab_size, max_seq_len).to_dict(), **dims}
+            if base not in SIZES:
+                raise ValueError(f"unknown model size {base!r}; choose one of {', '.join(SIZES)}")
+            dims = {**SIZES[base], **dims}  # unresolved: a changed d_model gets its own ffn_hidden
     dims.update(vocab_size=vocab_size, max_seq_len=max_seq_len)
     return GPTConfig.from_dict(dims)
 
@@ -107,25 +111,42 @@ def rope_tables(head_dim: int, max_seq_len: int, theta: float) -> tuple[torch.Te
     return angles.cos().float(), angles.sin().float()
 
 
+def rope_complex(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """One complex multiply: a single pass over x (and one in backward), the fastest form in eager mode."""
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
+    return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2).type_as(x)
+
+
+def rope_real(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The same rotation in real arithmetic, which torch.compile fuses into one kernel (it cannot fuse complex ops)."""
+    x0, x1 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    return torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1).flatten(-2).type_as(x)
+
+
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (first half, second half) of each head; x is (B, H, T, D), cos/sin broadcast to (B|1, 1, T, D/2)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).type_as(x)
+    """Rotate adjacent pairs of each head by position-dependent angles (Llama's layout).
+
+    x is (B, T, H, D); cos/sin broadcast to (B|1, T, 1, D/2).
+    """
+    if torch.compiler.is_compiling():
+        return rope_real(x, cos, sin)
+    return rope_complex(x, cos, sin)
 
 
 class Attention(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
-        self.wq = nn.Linear(cfg.d_model, cfg.n_head * cfg.head_dim, bias=False)
-        self.wkv = nn.Linear(cfg.d_model, 2 * cfg.n_kv_head * cfg.head_dim, bias=False)
+        # One matmul for queries, keys and values: fewer, larger GEMMs.
+        self.wqkv = nn.Linear(cfg.d_model, (cfg.n_head + 2 * cfg.n_kv_head) * cfg.head_dim, bias=False)
         self.wo = nn.Linear(cfg.n_head * cfg.head_dim, cfg.d_model, bias=False)
 
     def forward(self, x, cos, sin, mask: Optional[torch.Tensor]) -> torch.Tensor:
         B, T, _ = x.shape
-        q = self.wq(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        k, v = self.wkv(x).view(B, T, 2, self.n_kv_head, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        qkv = self.wqkv(x).view(B, T, self.n_head + 2 * self.n_kv_head, self.head_dim)
+        qk, v = qkv.split([self.n_head + self.n_kv_head, self.n_kv_head], dim=2)
+        q, k = apply_rope(qk, cos, sin).split([self.n_head, self.n_kv_head], dim=2)  # one rotation for q and k
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if self.n_kv_head != self.n_head:
             # Expanding K/V keeps every SDPA backend available (enable_gqa is not supported by all of them).
             rep = self.n_head // self.n_kv_head
@@ -232,11 +253,10 @@ class GPT(nn.Module):
         if T > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {T} tokens exceeds max_seq_len {self.cfg.max_seq_len}")
         if doc_ids is None:
-            cos, sin, mask = self.rope_cos[:T][None, None], self.rope_sin[:T][None, None], None
+            pos, mask = torch.arange(T, device=idx.device)[None], None
         else:
-            pos = positions_from_doc_ids(doc_ids)
-            cos, sin = self.rope_cos[pos][:, None], self.rope_sin[pos][:, None]
-            mask = packed_attention_mask(doc_ids)
+            pos, mask = positions_from_doc_ids(doc_ids), packed_attention_mask(doc_ids)
+        cos, sin = self.rope_cos[pos][:, :, None], self.rope_sin[pos][:, :, None]  # (B|1, T, 1, D/2)
         x = self.embed(idx)
         for block in self.blocks:
             x = block(x, cos, sin, mask)
@@ -246,6 +266,3 @@ class GPT(nn.Module):
             return logits
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
-
-def with_vocab(cfg: GPTConfig, vocab_size: int) -> GPTConfig:
-    return replace(cfg, vocab_size=vocab_size)

@@ -19,15 +19,10 @@ def connect(address: Optional[str] = None, num_cpus: Optional[int] = None) -> bo
         if address:
             ray.init(address=address, log_to_driver=True)
             return True
-        # Ray Train's controller collects reports on this poll; its 2 s default makes a short local run wait
-        # on every checkpoint. Workers' logs stay in Ray's log folder: the progress bar tells the story here.
-        os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
+        # Workers' logs stay in Ray's log folder: the progress bar tells the story here.
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
         return False
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray"
         raise UserError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0]}") from None
 
-
-def cluster_cpus() -> int:
-    return int(ray.cluster_resources().get("CPU", 1))

@@ -6,6 +6,7 @@ the same folder finds Ray Train's snapshot and every worker gets the latest chec
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,8 +14,9 @@ import yaml
 
 from dataprep.dataset import open_dataset
 from dataprep.errors import UserError
-from training.checkpoint import CHECKPOINTS, latest_state, list_checkpoints
+from training.checkpoint import CHECKPOINTS, latest_state
 from training.config import TrainConfig
+from training.model import model_config
 from training.shards import same_tokenizer, tokenizer_info
 
 CONFIG_FILE = "config.yaml"
@@ -32,6 +34,14 @@ def check_inputs(cfg: TrainConfig) -> str:
     urls = [cfg.data] + ([cfg.val_data] if cfg.val_data else [])
     infos = [(u, tokenizer_info(open_dataset(u, kind="tokens"))) for u in urls]
     return same_tokenizer(infos).sha256
+
+
+def check_model(cfg: TrainConfig) -> None:
+    """The workers build this model; a bad shape is the user's to fix, before any worker starts."""
+    try:
+        model_config(cfg.model, 1024, cfg.seq_len)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"bad model config {cfg.model!r}: {exc}") from None
 
 
 def check_run_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
@@ -76,23 +86,34 @@ def user_error_of(exc: BaseException) -> Optional[str]:
     return None
 
 
-def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined_cluster: bool = False):
-    """Run (or continue) pretraining into `run_dir`; Ray must already be initialised. Returns Ray's Result."""
-    import ray.train
+def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined_cluster: bool = False):
+    """Check everything that can be checked up front, write config.yaml, and return the TorchTrainer to fit."""
+    import ray
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from training.loop import train_func
-    from training.ray_launch import cluster_cpus
 
     run_dir = Path(run_dir).expanduser().resolve()
     tokenizer_sha = check_inputs(cfg)
+    check_model(cfg)
     check_run_folder(cfg, run_dir, resume)
+    have = ray.cluster_resources()
+    cpus = cfg.cpus_per_worker or (1 if joined_cluster else max(1, int(have.get("CPU", 1)) // cfg.num_workers))
+    if not joined_cluster:  # a cluster may autoscale; a local Ray never grows, so ask only what it has
+        for name, need in (("CPU", cpus * cfg.num_workers), ("GPU", cfg.num_workers if cfg.use_gpu else 0)):
+            if need > have.get(name, 0):
+                raise UserError(
+                    f"{cfg.num_workers} workers need {need:g} {name}s but this machine's Ray has {have.get(name, 0):g}; "
+                    "lower num_workers / cpus_per_worker, or join a cluster with --address"
+                )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
 
-    cpus = cfg.cpus_per_worker or (1 if joined_cluster else max(1, cluster_cpus() // cfg.num_workers))
-    trainer = TorchTrainer(
+    # Ray Train's controller collects reports on this poll (default 2 s), and a worker's next report waits
+    # for the previous one to be collected; 0.5 s keeps checkpoints of short runs from stalling.
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
+    return TorchTrainer(
         train_func,
         train_loop_config={
             "config": cfg.model_dump(),
@@ -113,6 +134,12 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined
             logging_config=LoggingConfig(log_level="WARNING"),  # per-report INFO lines would drown the progress
         ),
     )
+
+
+def fit(trainer):
+    """Run the trainer; a worker's UserError comes back as that one line, other failures as their last error line."""
+    import ray.train
+
     try:
         return trainer.fit()
     except ray.train.TrainingFailedError as exc:
@@ -121,8 +148,9 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined
             raise UserError(message) from None
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
         detail = next((ln.strip() for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "unknown")
-        raise UserError(f"training failed: {detail} (see the Ray logs above)") from None
+        raise UserError(f"training failed: {detail} (see Ray's worker logs)") from None
 
 
-def completed_checkpoints(run_dir: str | Path) -> list[Path]:
-    return list_checkpoints(run_dir)
+def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined_cluster: bool = False):
+    """Run (or continue) pretraining into `run_dir`; Ray must already be initialised. Returns Ray's Result."""
+    return fit(build_trainer(cfg, run_dir, resume, joined_cluster))

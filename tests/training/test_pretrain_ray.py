@@ -1,0 +1,210 @@
+"""Pretraining through Ray Train: exact resume after a kill, 2-worker DDP on disjoint windows, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from dataprep.errors import UserError
+from training.checkpoint import list_checkpoints, step_dir_name
+from training.cli import app
+from training.config import build_config
+from training.loader import WindowLoader, num_windows, split_windows
+from training.metrics import read_metrics
+from training.shards import open_token_stream
+from training.trainer import pretrain
+
+from .conftest import tiny_overrides
+
+pytestmark = pytest.mark.slow  # each test runs Ray Train (10-40 s on 2 cores)
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS = 60
+
+
+def _cli(run: Path, data: str, address: str, overrides: list[str], *extra: str) -> list[str]:
+    cmd = [sys.executable, "-m", "training.cli", "pretrain", "--data", data, "-o", str(run), "--address", address]
+    for item in overrides:
+        cmd += ["--set", item]
+    return cmd + list(extra)
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH", "")] if p)
+    return env
+
+
+def _registered_checkpoints(run: Path) -> list[str]:
+    snapshot = run / "checkpoints" / "checkpoint_manager_snapshot.json"
+    try:
+        data = json.loads(snapshot.read_text())
+    except (OSError, ValueError):
+        return []
+    return [c["checkpoint_dir_name"] for c in data.get("checkpoint_results", [])]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, tokens_ds, ray_address) -> Path:
+    """The uninterrupted reference run (in this process, on the session's Ray)."""
+    run = tmp_path_factory.mktemp("full") / "run"
+    cfg = build_config(None, None, tiny_overrides(steps=STEPS, checkpoint_every=20, data=tokens_ds))
+    result = pretrain(cfg, run)
+    assert result.metrics["step"] == STEPS
+    return run
+
+
+def test_killed_run_resumes_exactly(tmp_path, full_run, tokens_ds, ray_address):
+    run = tmp_path / "killed"
+    overrides = tiny_overrides(steps=STEPS, checkpoint_every=20)
+    log = open(tmp_path / "killed.log", "wb")
+    proc = subprocess.Popen(
+        _cli(run, tokens_ds, ray_address, overrides), env=_env(), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if _registered_checkpoints(run):  # Ray Train has committed a mid-run checkpoint: kill now
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-2000:]
+        os.killpg(proc.pid, signal.SIGKILL)  # not a clean stop: no handler, no final checkpoint
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert step_dir_name(STEPS) not in _registered_checkpoints(run)
+
+    resumed = subprocess.run(
+        _cli(run, tokens_ds, ray_address, overrides, "--resume"), env=_env(), capture_output=True, text=True,
+        timeout=180,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    resume_events = [e for e in events if e["event"] == "resume"]
+    assert len(resume_events) == 1 and 0 < resume_events[0]["step"] < STEPS  # it really resumed mid-run
+
+    expected = {m["step"]: m["loss"] for m in read_metrics(full_run)}
+    got = {m["step"]: m["loss"] for m in read_metrics(run)}
+    assert sorted(got) == list(range(1, STEPS + 1))  # one line per step: the re-run steps replaced, not duplicated
+    assert got == expected  # bit-identical losses at every step
+
+    final = f"checkpoints/{step_dir_name(STEPS)}/model.safetensors"
+    a, b = load_file(str(full_run / final)), load_file(str(run / final))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_worker_killed_mid_run_is_restarted_from_the_checkpoint(tmp_path, full_run, tokens_ds, ray_address):
+    """FailureConfig: Ray Train restarts the dead worker group, which resumes from the latest checkpoint."""
+    run = tmp_path / "faulty"
+    cfg = build_config(None, None, tiny_overrides(steps=STEPS, checkpoint_every=20, max_failures=1, data=tokens_ds))
+    killed = {}
+
+    def kill_worker_after_first_checkpoint():
+        deadline = time.time() + 120
+        while time.time() < deadline and not _registered_checkpoints(run):
+            time.sleep(0.02)
+        start = json.loads((run / "events.jsonl").read_text().splitlines()[0])
+        os.kill(start["pid"], signal.SIGKILL)
+        killed["pid"] = start["pid"]
+
+    killer = threading.Thread(target=kill_worker_after_first_checkpoint)
+    killer.start()
+    result = pretrain(cfg, run)
+    killer.join()
+    assert killed and result.metrics["step"] == STEPS
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["start", "resume", "end"] and events[1]["pid"] != killed["pid"]
+    expected = {m["step"]: m["loss"] for m in read_metrics(full_run)}
+    assert {m["step"]: m["loss"] for m in read_metrics(run)} == expected
+
+
+def test_full_run_learns_and_writes_the_run_folder(full_run):
+    metrics = read_metrics(full_run)
+    losses = [m["loss"] for m in metrics]
+    assert losses[-1] < losses[0] - 1.0  # Shakespeare, ~0.5M parameters, 60 steps: from ~6.2 down
+    evals = [m for m in metrics if "val_loss" in m]
+    assert [m["step"] for m in evals] == [10, 20, 30, 40, 50, 60]
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"]
+    for key in ("step", "loss", "lr", "tokens_per_s", "mfu", "data_wait", "grad_norm", "tokens"):
+        assert key in metrics[-1]
+    assert metrics[-1]["mfu"] is None  # CPU: no honest peak to divide by
+    assert 0 <= metrics[-1]["data_wait"] < 0.5
+    assert (full_run / "config.yaml").is_file() and list((full_run / "tensorboard").iterdir())
+    kept = [p.name for p in list_checkpoints(full_run)]
+    assert kept == [step_dir_name(20), step_dir_name(40), step_dir_name(60)]
+
+
+def test_two_worker_ddp_ranks_see_disjoint_windows(tmp_path, tokens_ds, ray_address):
+    run = tmp_path / "ddp"
+    cfg = build_config(
+        None, None, tiny_overrides(steps=6, num_workers=2, log_windows=True, eval_every=3, data=tokens_ds)
+    )
+    result = pretrain(cfg, run)
+    assert result.metrics["step"] == 6 and "val_loss" in result.metrics
+    per_rank = [
+        [json.loads(line) for line in (run / "windows" / f"rank-{r}.jsonl").read_text().splitlines()] for r in range(2)
+    ]
+    assert [len(p) for p in per_rank] == [6, 6]
+    seen = [set(), set()]
+    for r in range(2):
+        for rec in per_rank[r]:
+            seen[r].update(rec["windows"])
+    assert len(seen[0]) == len(seen[1]) == 6 * 4 and not (seen[0] & seen[1])
+    # And exactly the windows the loader's (seed, epoch, world size) order promises.
+    stream = open_token_stream(tokens_ds)
+    train, _ = split_windows(num_windows(stream, 64), 0.05)
+    for r in range(2):
+        loader = WindowLoader(stream, 64, 4, cfg.seed, rank=r, world_size=2, windows=train)
+        assert [rec["windows"] for rec in per_rank[r]] == [loader.window_ids(0, b).tolist() for b in range(6)]
+    metrics = read_metrics(run)
+    assert metrics[-1]["tokens"] == 6 * 4 * 64 * 2
+    state = json.loads((list_checkpoints(run)[-1] / "state.json").read_text())
+    assert state["world_size"] == 2
+
+    # DDP averages gradients: 2 workers x 4 windows train exactly like 1 worker x the same 8 windows.
+    single = tmp_path / "single"
+    pretrain(build_config(None, None, tiny_overrides(steps=6, batch_size=8, eval_every=3, data=tokens_ds)), single)
+    two = [m["loss"] for m in metrics]
+    one = [m["loss"] for m in read_metrics(single)]
+    assert two == pytest.approx(one, rel=1e-4, abs=1e-4)
+
+    # Resuming with another world size is refused before any worker starts.
+    with pytest.raises(UserError, match="workers"):
+        pretrain(build_config(None, None, tiny_overrides(steps=8, num_workers=1, data=tokens_ds)), run, resume=True)
+
+
+def test_cli_eval_and_one_line_errors(full_run, val_ds, other_tokenizer_ds, tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(app, ["eval", "--checkpoint", str(full_run), "--data", val_ds, "--max-batches", "4"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    windows = num_windows(open_token_stream(val_ds), 64)
+    assert result["step"] == STEPS and result["tokens"] == min(windows, 4 * 8) * 64
+    assert result["perplexity"] == pytest.approx(torch.tensor(result["loss"]).exp().item(), rel=1e-5)
+    assert result["loss"] < 6.0
+
+    bad = runner.invoke(app, ["eval", "--checkpoint", str(full_run), "--data", other_tokenizer_ds])
+    assert bad.exit_code == 2 and "tokenizer" in bad.output and "Traceback" not in bad.output
+
+    missing = runner.invoke(app, ["pretrain", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "r")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+
+    nothing = runner.invoke(app, ["pretrain", "-o", str(tmp_path / "empty"), "--resume"])
+    assert nothing.exit_code == 2 and "not a run folder" in nothing.output
+
+    changed = runner.invoke(
+        app, ["pretrain", "--data", str(full_run.parent), "-o", str(full_run), "--set", "steps=5"]
+    )
+    assert changed.exit_code == 2 and "error:" in changed.output
