@@ -74,7 +74,7 @@ def ingest(
     sources: List[str] = typer.Argument(..., help="Files, folders or globs (any fsspec URL)."),
     output: str = typer.Option(..., "-o", "--output", help="Output dataset folder."),
     fmt: Optional[str] = typer.Option(
-        None, "--format", help="warc|html|jsonl|parquet|text|dialogue|preference (guessed from the suffix when omitted)."
+        None, "--format", help="jsonl|parquet|text|dialogue|preference (documents formats are guessed from the suffix)."
     ),
     text_split: str = typer.Option("file", "--text-split", help="Plain text: one document per `file` or per `blank-line` block."),
     text_field: Optional[str] = typer.Option(None, "--text-field", help="JSONL/Parquet field with the text (default: text, content)."),
