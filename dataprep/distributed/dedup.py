@@ -46,6 +46,7 @@ from dataprep.dedup import components as cc
 from dataprep.dedup import minhash
 from dataprep.dedup.features import batch_bounds, compute
 from dataprep.dedup.params import DedupParams
+from dataprep.distributed.progress import gather
 from dataprep.errors import UserError
 from dataprep.sources.records import add_document_stats
 
@@ -381,14 +382,14 @@ def run_dedup(
     clock = _Clock()
     # 1. signatures, band keys, exact hashes, ids: 3P pieces per shard.
     signed = [launch(_sign, 3 * P + 1, url, i, params, P) for i, url in enumerate(shard_urls)]
-    sign_info = ray.get([s[-1] for s in signed])
+    sign_info = gather([s[-1] for s in signed], "dedup: signatures")
     clock.lap("sign")
 
     # 2. candidate edges from band buckets and exact-hash groups.
     banded = [launch(_band, P + 1, params, P, *[s[p] for s in signed]) for p in range(P)]
     exacted = [launch(_exact, 2 * P + 1, P, *[s[P + p] for s in signed]) for p in range(P)] if params.exact else []
-    band_info = ray.get([b[-1] for b in banded])
-    exact_info = ray.get([e[-1] for e in exacted])
+    band_info = gather([b[-1] for b in banded], "dedup: band buckets")
+    exact_info = gather([e[-1] for e in exacted], "dedup: exact hashes")
     clock.lap("band_exact")
 
     # 3. connected components: large-star / small-star until neither changes the edge set.
@@ -397,7 +398,7 @@ def run_dedup(
     total_edges = sum(i["edges"] for i in band_info) + sum(i["exact_removed"] for i in exact_info)
     while total_edges:
         ls = [launch(_large_star, P + 1, P, *layer[p]) for p in range(P)]
-        ls_info = ray.get([t[-1] for t in ls])
+        ls_info = gather([t[-1] for t in ls], f"dedup: components round {rounds + 1}")
         fps.append(_sum_fp(ls_info))
         cc_peaks += ls_info
         if len(fps) >= 3 and fps[-1] == fps[-2] == fps[-3]:
@@ -418,8 +419,8 @@ def run_dedup(
         attached = [launch(_attach, P + 1, P, len(layer[p]), *layer[p], *[s[2 * P + p] for s in signed])
                     for p in range(P)]
         chosen = [launch(_choose, P + 1, P, p, clusters_url, *[a[p] for a in attached]) for p in range(P)]
-        attach_info = ray.get([a[-1] for a in attached])
-        choose_info = ray.get([c[-1] for c in chosen])
+        attach_info = gather([a[-1] for a in attached], "dedup: attach ids")
+        choose_info = gather([c[-1] for c in chosen], "dedup: choose survivors")
     else:
         attach_info, choose_info, chosen = [], [], []
         if clusters_url:
@@ -437,7 +438,7 @@ def run_dedup(
         near_pieces = [c[i % P] for c in chosen] or [empty]
         exact_pieces = (exact_pieces + [empty] * P)[:P]
         written.append(launch(_write, 1, writer, url, i, P, params.exact, *exact_pieces, *near_pieces)[0])
-    write_info = ray.get(written)
+    write_info = gather(written, "dedup: write shards")
     clock.lap("write")
     results = [ShardResult.from_json(w["result"]) for w in write_info]
 
