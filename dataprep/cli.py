@@ -150,7 +150,8 @@ def dedup(
     no_exact: bool = typer.Option(False, "--no-exact", help="Skip the exact pass (identical texts then count as near)."),
     verify: bool = typer.Option(False, "--verify", help="Drop candidate pairs whose signature Jaccard is below --threshold."),
     keep_clusters: Optional[str] = typer.Option(
-        None, "--keep-clusters", help="Also write Parquet rows (id, cluster_id, kept) of every duplicate cluster to this folder."
+        None, "--keep-clusters",
+        help="Also write a `clusters` dataset (id, cluster_id, kept) of every duplicate cluster to this folder.",
     ),
     address: Optional[str] = ADDRESS,
     workers: Optional[int] = WORKERS,

@@ -178,3 +178,15 @@ def test_wrong_schema_is_refused(tmp_path):
     bad = pa.table({"id": ["a"], "body": ["no text column"]})
     with pytest.raises(ValueError, match="missing column 'text'"):
         write_dataset(str(tmp_path / "bad"), "documents", [bad])
+
+
+def test_clusters_kind_round_trips_and_checks_its_schema(tmp_path):
+    from dataprep.dataset import CLUSTERS
+
+    rows = pa.table({"id": ["a", "b"], "cluster_id": ["a", "a"], "kept": [True, False]}, schema=CLUSTERS)
+    write_dataset(str(tmp_path / "cl"), "clusters", [rows])
+    ds = open_dataset(str(tmp_path / "cl"), kind="clusters")
+    assert ds.kind == "clusters" and ds.to_table().equals(rows)
+    bad = pa.table({"id": ["a"], "cluster_id": ["a"], "kept": [1]})
+    with pytest.raises(ValueError, match="column 'kept' has type int64, expected bool"):
+        write_dataset(str(tmp_path / "bad"), "clusters", [bad])

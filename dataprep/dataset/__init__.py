@@ -2,7 +2,7 @@
 
 from dataprep.dataset.manifest import MANIFEST_NAME, Manifest, ShardInfo
 from dataprep.dataset.reader import Dataset, open_dataset, read_shard_file
-from dataprep.dataset.schemas import DIALOGUES, DOCUMENTS, PREFERENCES, token_dtype, tokens_schema
+from dataprep.dataset.schemas import CLUSTERS, DIALOGUES, DOCUMENTS, PREFERENCES, token_dtype, tokens_schema
 from dataprep.dataset.stats import Stats
 from dataprep.dataset.writer import ShardResult, ShardWriter, commit_manifest, shard_name, write_dataset
 
@@ -14,6 +14,7 @@ __all__ = [
     "open_dataset",
     "read_shard_file",
     "DOCUMENTS",
+    "CLUSTERS",
     "DIALOGUES",
     "PREFERENCES",
     "token_dtype",

@@ -24,7 +24,7 @@ class ShardInfo(BaseModel):
 
 
 class Manifest(BaseModel):
-    kind: Literal["documents", "dialogues", "preferences", "tokens"]
+    kind: Literal["documents", "dialogues", "preferences", "tokens", "clusters"]
     schema_version: int = SCHEMA_VERSION
     arrow_schema: dict[str, Any] = Field(alias="schema")
     shards: list[ShardInfo]

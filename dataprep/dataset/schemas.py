@@ -1,10 +1,14 @@
-"""Arrow schemas of the record kinds that DESIGN.md fixes. Extra columns are allowed after these."""
+"""Arrow schemas of the record kinds that DESIGN.md fixes. Extra columns are allowed after these.
+
+`clusters` is a fifth kind beyond DESIGN.md's four, on purpose: `dataprep dedup --keep-clusters` writes what
+it grouped as a dataset folder, so users inspect it with the same `stats` and `export` tools.
+"""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-KINDS = ("documents", "dialogues", "preferences", "tokens")
+KINDS = ("documents", "dialogues", "preferences", "tokens", "clusters")
 SCHEMA_VERSION = 1
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -39,6 +43,15 @@ PREFERENCES = pa.schema(
     ]
 )
 
+# One row per member of a duplicate cluster: `cluster_id` is the kept document's id, `kept` marks that row.
+CLUSTERS = pa.schema(
+    [
+        ("id", pa.string()),
+        ("cluster_id", pa.string()),
+        ("kept", pa.bool_()),
+    ]
+)
+
 
 def token_dtype(vocab_size: int) -> pa.DataType:
     """uint16 when every id fits, else uint32."""
@@ -52,7 +65,7 @@ def tokens_schema(vocab_size: int, with_loss_mask: bool = False) -> pa.Schema:
     return pa.schema(fields)
 
 
-BASE_SCHEMAS = {"documents": DOCUMENTS, "dialogues": DIALOGUES, "preferences": PREFERENCES}
+BASE_SCHEMAS = {"documents": DOCUMENTS, "dialogues": DIALOGUES, "preferences": PREFERENCES, "clusters": CLUSTERS}
 
 
 def check_schema(kind: str, schema: pa.Schema) -> None:

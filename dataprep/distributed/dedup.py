@@ -6,7 +6,8 @@ Layers (every arrow is an all-to-all shuffle of task outputs into P hash partiti
   band / exact (P tasks each)       -> candidate edges: each equal-key group joined to its smallest node
   large-star / small-star (P each)  -> repeated until the edge set stops changing: stars around component minima
   attach (P)                        -> (component, node, id) by component
-  choose (P)                        -> keeps the smallest id of each component; removals by output shard
+  choose (P)                        -> keeps the smallest id of each component; removals by output shard;
+                                       with --keep-clusters, one `clusters` dataset shard per partition
   write (one task per input shard)  -> output shard i = the surviving rows of input shard i
 
 A node is (input shard << 32 | row), unique by construction; which document survives is decided by `id`
@@ -38,8 +39,9 @@ import ray
 
 from dataprep import __version__
 from dataprep.dataset import storage
-from dataprep.dataset.manifest import Manifest
+from dataprep.dataset.manifest import MANIFEST_NAME, Manifest
 from dataprep.dataset.reader import open_dataset, read_shard_file
+from dataprep.dataset.schemas import CLUSTERS
 from dataprep.dataset.stats import Stats
 from dataprep.dataset.writer import ShardResult, ShardWriter, commit_manifest
 from dataprep.dedup import components as cc
@@ -55,6 +57,7 @@ BATCH_ROWS = 4096  # most documents per signature batch inside a shard
 BATCH_BYTES = 1 << 20  # text per batch: the per-character work arrays take ~40x this
 MAX_ROUNDS = 64
 EXACT_REASON, NEAR_REASON = "exact_duplicate", "near_duplicate"
+CLUSTERS_STAGE, UNIQUE_REASON = "dedup_clusters", "no_duplicate"
 
 
 # -- memory accounting: each task reports its own peak RSS ------------------------------------------------
@@ -253,8 +256,13 @@ def _attach(P: int, n_edges: int, *pieces: dict) -> list:
     return out + [mem.report()]
 
 
-def _choose(P: int, index: int, clusters_url: Optional[str], *pieces: dict) -> list:
-    """Keep the smallest id (then node) of each component; list the others for removal, by output shard."""
+def _choose(P: int, index: int, clusters: Optional[ShardWriter], *pieces: dict) -> list:
+    """Keep the smallest id (then node) of each component; list the others for removal, by output shard.
+
+    With `clusters`, also write clusters shard `index`: every member of this partition's components as
+    (id, cluster_id = the kept id, kept), sorted by (cluster_id, id). A component lies whole in one partition
+    and its kept id does not depend on partitioning, so the union of the shards is the same for any P.
+    """
     mem = _Memory(pieces)
     pieces = [p for p in pieces if p]
     table = pa.table({"root": _concat(pieces, "root"), "id": _concat_ids(pieces), "node": _concat(pieces, "node")})
@@ -265,24 +273,21 @@ def _choose(P: int, index: int, clusters_url: Optional[str], *pieces: dict) -> l
     starts = np.flatnonzero(first)
     sizes = np.diff(np.append(starts, len(roots)))
     removed = nodes[~first]
-    if clusters_url:
-        keeper = np.repeat(starts, sizes)
-        ids = table.column("id")
-        clusters = pa.table({"id": ids, "cluster_id": ids.take(pa.array(keeper)), "kept": pa.array(first)})
-        clusters = clusters.sort_by([("cluster_id", "ascending"), ("id", "ascending")])
-        _write_parquet(clusters_url, f"part-{index:05d}.parquet", clusters)
+    written = None
+    if clusters is not None:
+        result = clusters.completed(index)
+        if result is None:
+            keeper = np.repeat(starts, sizes)
+            ids = table.column("id")
+            rows = pa.table({"id": ids, "cluster_id": ids.take(pa.array(keeper)), "kept": pa.array(first)})
+            rows = rows.sort_by([("cluster_id", "ascending"), ("id", "ascending"), ("kept", "descending")])
+            stats = Stats()
+            stats.record_stage(CLUSTERS_STAGE, rows.num_rows, rows.num_rows)
+            result = clusters.write(index, rows, stats)
+        written = result.to_json()
     histogram = Counter(sizes.tolist())
     removals = cc.split(P, _shard_of(removed) % P, node=removed)
-    return removals + [mem.report(clusters=int(len(starts)), sizes=dict(histogram))]
-
-
-def _write_parquet(url: str, name: str, table: pa.Table) -> None:
-    import pyarrow.parquet as pq
-
-    sink = pa.BufferOutputStream()
-    pq.write_table(table.replace_schema_metadata(None), sink, compression="zstd")
-    fs, root = storage.resolve(url)
-    storage.atomic_write(fs, storage.join(root, name), sink.getvalue().to_pybytes())
+    return removals + [mem.report(clusters=int(len(starts)), sizes=dict(histogram), result=written)]
 
 
 # -- layer 5: output shards --------------------------------------------------------------------------------
@@ -371,13 +376,19 @@ def run_dedup(
     writer = ShardWriter(out_url, "documents", ds.schema, job_key, compression="zstd")
     launch = _Launcher(workers)
     shard_urls = [ds.shard_url(i) for i in range(N)]
-    clusters_url = keep_clusters.rstrip("/") if keep_clusters else None
-    if clusters_url:
-        fs, root = storage.resolve(clusters_url)
-        if fs.exists(storage.join(root, "_SUCCESS")):
-            fs.rm(storage.join(root, "_SUCCESS"))
-        for old in fs.glob(storage.join(root, "part-*.parquet")):
-            fs.rm(old)
+    clusters = None
+    if keep_clusters:
+        if _same_folder(keep_clusters, out_url) or _same_folder(keep_clusters, in_url):
+            raise UserError(f"--keep-clusters {keep_clusters} must be a folder of its own, not the input or output")
+        # Un-commit an earlier clusters dataset there first: its shards may be rewritten below, and until this
+        # run's manifest lands (last) the folder must not read as a dataset.
+        fs, root = storage.resolve(keep_clusters)
+        if fs.exists(storage.join(root, MANIFEST_NAME)):
+            fs.rm(storage.join(root, MANIFEST_NAME))
+        # Shard i holds the components of partition i, so a shard's receipt is valid only for the same P.
+        clusters_key = hashlib.sha256(json.dumps({"job": CLUSTERS_STAGE, "dedup": job_key, "partitions": P},
+                                                 sort_keys=True).encode()).hexdigest()
+        clusters = ShardWriter(keep_clusters, "clusters", CLUSTERS, clusters_key, compression="zstd")
 
     clock = _Clock()
     # 1. signatures, band keys, exact hashes, ids: 3P pieces per shard.
@@ -418,15 +429,11 @@ def run_dedup(
     if total_edges:
         attached = [launch(_attach, P + 1, P, len(layer[p]), *layer[p], *[s[2 * P + p] for s in signed])
                     for p in range(P)]
-        chosen = [launch(_choose, P + 1, P, p, clusters_url, *[a[p] for a in attached]) for p in range(P)]
+        chosen = [launch(_choose, P + 1, P, p, clusters, *[a[p] for a in attached]) for p in range(P)]
         attach_info = gather([a[-1] for a in attached], "dedup: attach ids")
         choose_info = gather([c[-1] for c in chosen], "dedup: choose survivors")
     else:
-        attach_info, choose_info, chosen = [], [], []
-        if clusters_url:
-            ray.get(ray.remote(_write_parquet).remote(clusters_url, "part-00000.parquet", pa.table(
-                {"id": pa.array([], pa.large_string()), "cluster_id": pa.array([], pa.large_string()),
-                 "kept": pa.array([], pa.bool_())})))
+        attach_info, choose_info, chosen = [], [], []  # no duplicates: a clusters dataset without shards
     del signed, banded, layer
     clock.lap("choose")
 
@@ -459,14 +466,14 @@ def run_dedup(
         "cluster_sizes": {str(k): sizes[k] for k in sorted(sizes)},
         "cc_rounds": rounds,
     }
-    if clusters_url:
-        fs, root = storage.resolve(clusters_url)
-        storage.atomic_write(fs, storage.join(root, "_SUCCESS"), json.dumps(dedup_stats, sort_keys=True).encode())
     history = Stats.from_json(ds.manifest.stats).stages
     provenance = {
         "job": "dedup", "inputs": [{"url": in_url, "manifest_sha256": ds.manifest_sha256()}],
         "config": params.to_json(), "code_version": __version__,
     }
+    if clusters is not None:  # committed before the documents, so a committed output means a finished job
+        _commit_clusters(clusters, [ShardResult.from_json(i["result"]) for i in choose_info], dedup_stats,
+                         {**provenance, "job": CLUSTERS_STAGE, "output": out_url})
     manifest = commit_manifest(out_url, "documents", ds.schema, results, provenance, history=history,
                                extra_stats={"dedup": dedup_stats})
     memory = {
@@ -476,6 +483,26 @@ def run_dedup(
     skipped = sum(r.skipped for r in results)
     run_info = {"partitions": P, "seconds": clock.laps, "band_edges_per_partition_sum": sum(i["edges"] for i in band_info)}
     return DedupSummary(manifest, skipped, {**dedup_stats, **run_info}, memory)
+
+
+def _commit_clusters(writer: ShardWriter, results: list[ShardResult], dedup: dict, provenance: dict) -> Manifest:
+    """The `clusters` dataset's manifest, written last: a stage with its rows, and the cluster-size histogram."""
+    rows = sum(r.info.rows for r in results)
+    stats = Stats()
+    stats.record_stage(CLUSTERS_STAGE, dedup["documents_in"], rows, {UNIQUE_REASON: dedup["documents_in"] - rows})
+    section = {
+        "clusters": dedup["clusters"], "rows": rows, "kept": dedup["clusters"], "removed": rows - dedup["clusters"],
+        "exact_removed": dedup["exact_removed"], "near_removed": dedup["near_removed"],
+        "cluster_sizes": dedup["cluster_sizes"],  # {members: clusters of that size}
+        "largest": max((int(k) for k in dedup["cluster_sizes"]), default=0),
+    }
+    return commit_manifest(writer.url, "clusters", writer.schema, results, provenance, stats=stats,
+                           extra_stats={"clusters": section})
+
+
+def _same_folder(a: str, b: str) -> bool:
+    (fs_a, path_a), (fs_b, path_b) = storage.resolve(a), storage.resolve(b)
+    return fs_a.unstrip_protocol(path_a) == fs_b.unstrip_protocol(path_b)
 
 
 class _Clock:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import glob
 import json
+from collections import Counter
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from dataprep.dataset import open_dataset
+from dataprep.dataset import CLUSTERS, open_dataset
+from dataprep.errors import UserError
 from dataprep.dedup.params import DedupParams
 from dataprep.distributed.dedup import run_dedup
 from tests.dedup.corpus import planted, sohu_pairs, write_docs
@@ -18,6 +17,41 @@ from tests.dedup.corpus import planted, sohu_pairs, write_docs
 
 def kept_ids(url) -> list[str]:
     return sorted(open_dataset(str(url)).to_table(["id"]).column("id").to_pylist())
+
+
+def check_clusters(url, src, out) -> dict[str, dict]:
+    """The `clusters` dataset at `url` against the dedup output `out` of input `src`; returns its rows by id."""
+    ds = open_dataset(str(url), kind="clusters")
+    assert ds.schema == CLUSTERS
+    for table in ds.iter_tables():  # every shard sorted by (cluster_id, id)
+        keys = list(zip(table.column("cluster_id").to_pylist(), table.column("id").to_pylist()))
+        assert keys == sorted(keys)
+    rows = ds.to_table().to_pylist()
+    by_id = {r["id"]: r for r in rows}
+    assert len(by_id) == len(rows)  # each document in at most one cluster
+    members: dict[str, list[dict]] = {}
+    for r in rows:
+        members.setdefault(r["cluster_id"], []).append(r)
+    for cluster_id, group in members.items():
+        kept = [r for r in group if r["kept"]]
+        # Exactly one kept row per cluster: the cluster's smallest id, which names the cluster.
+        assert len(group) >= 2 and len(kept) == 1
+        assert kept[0]["id"] == cluster_id == min(r["id"] for r in group)
+    all_ids = set(kept_ids(src))
+    survivors = set(kept_ids(out))
+    assert set(members) <= survivors  # every cluster's kept document is in the output
+    assert {r["id"] for r in rows if not r["kept"]} == all_ids - survivors  # and exactly the removed ones are not
+    m = ds.manifest
+    stage = {s["name"]: s for s in m.stats["stages"]}["dedup_clusters"]
+    assert stage["rows_in"] == len(all_ids) and stage["rows_out"] == len(rows) == m.rows
+    section = m.stats["clusters"]
+    sizes = Counter(len(g) for g in members.values())
+    assert section["cluster_sizes"] == {str(k): sizes[k] for k in sorted(sizes)}
+    assert section["clusters"] == section["kept"] == len(members)
+    assert section["removed"] == len(all_ids - survivors) == section["exact_removed"] + section["near_removed"]
+    assert m.provenance["inputs"][0]["manifest_sha256"] == open_dataset(str(src)).manifest_sha256()
+    assert m.provenance["config"] == open_dataset(str(out)).manifest.provenance["config"]
+    return by_id
 
 
 def sohu_docs():
@@ -36,8 +70,9 @@ def planted_corpus(tmp_path_factory):
 def test_byte_identical_sohu_pairs_are_removed(ray_local, tmp_path):
     pairs = sohu_pairs()
     src = write_docs(tmp_path / "in", sohu_docs(), shards=3)
-    summary = run_dedup(src, str(tmp_path / "out"), DedupParams())
+    summary = run_dedup(src, str(tmp_path / "out"), DedupParams(), keep_clusters=str(tmp_path / "clusters"))
     kept = set(kept_ids(tmp_path / "out"))
+    clusters = check_clusters(tmp_path / "clusters", src, tmp_path / "out")
     identical = [i for i, r in enumerate(pairs) if r["sentence1"] == r["sentence2"]]
     assert len(identical) == 39
     by_text: dict[str, list[str]] = {}
@@ -47,6 +82,9 @@ def test_byte_identical_sohu_pairs_are_removed(ray_local, tmp_path):
         assert f"sohu-{i:03d}-b" not in kept
         copies = by_text[pairs[i]["sentence1"]]  # some texts recur in other pairs too
         assert [c for c in copies if c in kept] == [min(copies)]  # one copy survives: the smallest id
+        # ... and the removed copy sits, not kept, in the cluster of that survivor.
+        assert clusters[f"sohu-{i:03d}-b"]["kept"] is False
+        assert clusters[f"sohu-{i:03d}-b"]["cluster_id"] == clusters[min(copies)]["cluster_id"] == min(copies)
     # Unrelated pairs (label 0) are all kept.
     for i, r in enumerate(pairs):
         if r["label"] == 0 and r["sentence1"] != r["sentence2"]:
@@ -67,24 +105,31 @@ def test_planted_near_duplicates_removed_and_distinct_documents_kept(ray_local, 
     assert dedup["near_removed"] == len(copies) and dedup["exact_removed"] == 0
     assert dedup["cluster_sizes"] == {"2": len(copies)}
     assert (dedup["bands"], dedup["rows"]) == (9, 13)
-    clusters = pa.concat_tables([pq.read_table(f) for f in sorted(glob.glob(str(tmp_path / "clusters" / "*.parquet")))])
-    rows = {r["id"]: r for r in clusters.to_pylist()}
+    rows = check_clusters(tmp_path / "clusters", src, tmp_path / "out")
     assert set(rows) == copies | {c.split("zz-")[1].rsplit("-copy", 1)[0] for c in copies}
-    for c in copies:
-        assert rows[c]["cluster_id"] == c[3:-5] and not rows[c]["kept"]
+    for c in copies:  # each planted copy, not kept, in the cluster of its original, which is kept
+        original = c[3:-5]
+        assert rows[c]["cluster_id"] == original and rows[c]["kept"] is False
+        assert rows[original] == {"id": original, "cluster_id": original, "kept": True}
+    section = open_dataset(str(tmp_path / "clusters")).manifest.stats["clusters"]
+    assert section["cluster_sizes"] == {"2": len(copies)} and section["near_removed"] == len(copies)
 
 
 def test_kept_ids_do_not_depend_on_workers_shards_or_partitions(ray_local, planted_corpus):
     docs, _, _, tmp = planted_corpus
     # Exact copies too, so both passes and multi-member components are exercised.
     docs = docs + [("zz-exact-" + d[0], d[1].upper()) for d in docs[:15]]
-    results = []
+    results, cluster_rows = [], []
     for shards, workers, partitions in [(1, 1, 1), (3, 2, None), (5, 2, 4), (4, 1, 3)]:
         src = write_docs(tmp / f"in-{shards}", docs, shards=shards)
         out = tmp / f"out-{shards}-{workers}-{partitions}"
-        s = run_dedup(src, str(out), DedupParams(), workers=workers, partitions=partitions)
+        clusters = tmp / f"clusters-{shards}-{workers}-{partitions}"
+        s = run_dedup(src, str(out), DedupParams(), workers=workers, partitions=partitions, keep_clusters=str(clusters))
         results.append((kept_ids(out), s.stats["exact_removed"], s.stats["near_removed"], s.stats["cluster_sizes"]))
+        cluster_rows.append(sorted(check_clusters(clusters, src, out).values(), key=lambda r: r["id"]))
+        assert len(open_dataset(str(clusters)).shards) == s.stats["partitions"]  # one shard per choose partition
     assert all(r == results[0] for r in results[1:])
+    assert all(c == cluster_rows[0] for c in cluster_rows[1:])  # the same rows for any layout
     assert results[0][1] == 15
 
 
@@ -98,6 +143,30 @@ def test_rerun_reuses_shards_and_output_is_byte_identical(ray_local, tmp_path):
     sha = lambda m: [s.sha256 for s in m.shards]  # noqa: E731
     assert sha(first.manifest) == sha(again.manifest) == sha(other.manifest)
     assert first.manifest.stats == other.manifest.stats  # manifest stats hold no partition-dependent numbers
+    # Clusters shards: the same partitions give the same bytes, whatever the worker count.
+    run_dedup(src, str(tmp_path / "c"), DedupParams(), workers=1, partitions=3, keep_clusters=str(tmp_path / "cl1"))
+    run_dedup(src, str(tmp_path / "d"), DedupParams(), workers=2, partitions=3, keep_clusters=str(tmp_path / "cl2"))
+    one, two = open_dataset(str(tmp_path / "cl1")).manifest, open_dataset(str(tmp_path / "cl2")).manifest
+    assert sha(one) == sha(two) and one.stats == two.stats and one.rows > 0
+
+
+def test_interrupted_run_leaves_no_readable_clusters_dataset(ray_local, tmp_path, monkeypatch):
+    from dataprep.distributed import dedup as module
+
+    src = write_docs(tmp_path / "in", sohu_docs()[:200], shards=2)
+    run_dedup(src, str(tmp_path / "out"), DedupParams(), keep_clusters=str(tmp_path / "cl"))
+    assert open_dataset(str(tmp_path / "cl")).manifest.rows > 0
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed before the commit")
+
+    monkeypatch.setattr(module, "_commit_clusters", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_dedup(src, str(tmp_path / "out2"), DedupParams(threshold=0.5), keep_clusters=str(tmp_path / "cl"))
+    with pytest.raises(UserError, match="unfinished job"):  # the earlier manifest was withdrawn first
+        open_dataset(str(tmp_path / "cl"))
+    with pytest.raises(UserError, match="folder of its own"):
+        run_dedup(src, str(tmp_path / "out3"), DedupParams(), keep_clusters=str(tmp_path / "out3"))
 
 
 def test_no_exact_counts_identical_texts_as_near(ray_local, tmp_path):
@@ -133,9 +202,21 @@ def test_cli_dedup_and_one_line_errors(ray_local, tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["dedup", src, "-o", str(tmp_path / "out"), "--keep-clusters", str(tmp_path / "cl")])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "cl" / "_SUCCESS").exists()
-    summary = json.loads((tmp_path / "cl" / "_SUCCESS").read_text())
-    assert summary["documents_in"] == 200
+    check_clusters(tmp_path / "cl", src, tmp_path / "out")
+    # The clusters dataset works with the ordinary tools.
+    result = runner.invoke(app, ["stats", str(tmp_path / "cl"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["kind"] == "clusters" and summary["lang"] == {} and summary["length"] == {}
+    assert summary["stages"][0]["name"] == "dedup_clusters" and summary["stages"][0]["rows_in"] == 200
+    assert summary["clusters"]["rows"] == summary["rows"] > 0
+    result = runner.invoke(app, ["stats", str(tmp_path / "cl")])
+    assert result.exit_code == 0 and "dedup_clusters" in result.stdout and "cluster_sizes" in result.stdout
+    result = runner.invoke(app, ["export", str(tmp_path / "cl"), "-o", str(tmp_path / "cl.jsonl")])
+    assert result.exit_code == 0, result.output
+    exported = [json.loads(line) for line in (tmp_path / "cl.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(exported) == summary["rows"] and set(exported[0]) == {"id", "cluster_id", "kept"}
+    assert sum(r["kept"] for r in exported) == summary["clusters"]["clusters"]
     bad = runner.invoke(app, ["dedup", str(tmp_path / "missing"), "-o", str(tmp_path / "x")])
     assert bad.exit_code == 1 and "does not exist" in bad.output and "Traceback" not in bad.output
     bad = runner.invoke(app, ["dedup", src, "-o", str(tmp_path / "x"), "--threshold", "1.5"])
