@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import sys
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
 
-from dataprep.errors import UserError
+from dataprep.cli_errors import console, fail, user_errors
+from dataprep.sources.records import MAX_DOC_CHARS
 
 app = typer.Typer(
     add_completion=False,
@@ -19,47 +17,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Turn raw corpora into clean, deduplicated, tokenized Arrow shards on Ray.",
 )
-console = Console(stderr=True)
 out = Console()
 
 ADDRESS = typer.Option(None, "--address", help="Ray cluster to join (default: RAY_ADDRESS, else an embedded local Ray).")
 WORKERS = typer.Option(None, "--workers", min=1, help="Most tasks at once (default: every CPU of the cluster).")
-
-
-def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=1)
-
-
-def user_errors(fn: Callable) -> Callable:
-    """Turn any failure into one line and a non-zero exit; DATAPREP_DEBUG=1 shows the traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except KeyboardInterrupt:
-            fail("interrupted")
-        except Exception as exc:  # noqa: BLE001 - the CLI boundary
-            if os.environ.get("DATAPREP_DEBUG"):
-                raise
-            exc = _unwrap(exc)
-            if isinstance(exc, UserError):
-                fail(str(exc))
-            first = (str(exc).strip().splitlines() or [""])[0]
-            fail(f"{type(exc).__name__}: {first} (set DATAPREP_DEBUG=1 for the traceback)")
-
-    return wrapper
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    if "ray" in sys.modules:
-        from dataprep.distributed.runtime import unwrap_error
-
-        return unwrap_error(exc)
-    return exc
 
 
 def on_ray(address: Optional[str]):
@@ -78,7 +39,7 @@ def ingest(
     ),
     text_split: str = typer.Option("file", "--text-split", help="Plain text: one document per `file` or per `blank-line` block."),
     text_field: Optional[str] = typer.Option(None, "--text-field", help="JSONL/Parquet field with the text (default: text, content)."),
-    max_chars: int = typer.Option(1_000_000, "--max-chars", help="Longer documents are skipped as too_large."),
+    max_chars: int = typer.Option(MAX_DOC_CHARS, "--max-chars", help="Longer documents are skipped as too_large."),
     address: Optional[str] = ADDRESS,
     workers: Optional[int] = WORKERS,
 ):

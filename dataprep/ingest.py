@@ -65,7 +65,7 @@ class IngestJob(ShardJob):
             else:
                 units.extend(text.plan(url, source, text_split))
         config = {"format": fmt, "text_split": text_split, "text_field": text_field, "max_chars": max_chars}
-        described = [{"url": url, "bytes": files.file_size(url)} for url, _ in inputs]
+        described = [files.describe(url) for url, _ in inputs]
         super().__init__(out_url, units, config, described)
         self.text_field = text_field
         self.max_chars = max_chars

@@ -21,7 +21,3 @@ def detect(text: str) -> str:
         return "und"
     lang, _ = _identifier().classify(sample)
     return lang
-
-
-def detect_many(texts) -> list[str]:
-    return [detect(t) for t in texts]

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import pyarrow as pa
 
-from dataprep import __version__
+from dataprep.version import code_version
 from dataprep.dataset.stats import StageCount, Stats
 from dataprep.dataset.writer import ShardResult, ShardWriter
 
@@ -53,7 +53,7 @@ class ShardJob:
         """Identifies the job's output: same key means the same shards may be reused."""
         blob = json.dumps(
             {"name": self.name, "config": self.config, "inputs": self.inputs, "units": self.units,
-             "version": __version__},
+             "version": code_version()},
             sort_keys=True,
             default=str,
         )
@@ -75,6 +75,6 @@ class ShardJob:
             "job": self.name,
             "inputs": self.inputs,
             "config": self.config,
-            "code_version": __version__,
+            "code_version": code_version(),
             **self.extra_provenance(),
         }

@@ -16,7 +16,7 @@ import typer
 # Submitted with --working-dir, the project is importable from the working directory even where it is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dataprep.cli import console, user_errors  # noqa: E402
+from dataprep.cli_errors import console, user_errors  # noqa: E402
 from dataprep.distributed.runtime import ray_session  # noqa: E402
 from dataprep.pipeline import load_config, run_pipeline  # noqa: E402
 

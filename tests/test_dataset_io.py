@@ -190,3 +190,11 @@ def test_clusters_kind_round_trips_and_checks_its_schema(tmp_path):
     bad = pa.table({"id": ["a"], "cluster_id": ["a"], "kept": [1]})
     with pytest.raises(ValueError, match="column 'kept' has type int64, expected bool"):
         write_dataset(str(tmp_path / "bad"), "clusters", [bad])
+
+
+def test_a_job_may_not_write_into_its_input(tmp_path):
+    from dataprep.dataset.writer import refuse_same_folder
+
+    with pytest.raises(UserError, match="is the input dataset"):
+        refuse_same_folder(str(tmp_path / "ds") + "/", [str(tmp_path / "ds")])
+    refuse_same_folder(str(tmp_path / "other"), [str(tmp_path / "ds")])

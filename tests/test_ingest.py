@@ -11,6 +11,7 @@ import pytest
 
 from dataprep import operations
 from dataprep.dataset import open_dataset
+from dataprep.ingest import IngestJob
 from dataprep.sources import files
 from tests.conftest import DEMO
 
@@ -148,3 +149,75 @@ def test_parquet_ingest_counts_wrong_types(ray_local, tmp_path):
     assert out.column("id").to_pylist() == ["p1", "p3"]
     assert json.loads(out.column("meta")[0].as_py()) == {"score": 0.1}
     assert manifest.stats["stages"][0]["dropped"] == {"empty_text": 1}
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zst"])
+def test_compressed_inputs_are_decompressed(ray_local, tmp_path, suffix):
+    import fsspec
+
+    raw = (DEMO / "web" / "songci_zh.jsonl").read_bytes()
+    path = tmp_path / f"songci.jsonl{suffix}"
+    with fsspec.open(str(path), "wb", compression="infer") as handle:
+        handle.write(raw)
+    assert path.read_bytes() != raw  # really compressed
+    manifest, _ = operations.ingest([str(path)], str(tmp_path / "out"))
+    assert manifest.rows == 280 and manifest.stats["stages"][0]["dropped"] == {}
+
+
+def test_json_array_of_documents(ray_local, tmp_path):
+    (tmp_path / "docs.json").write_text(json.dumps(GOOD[:2] + ["not an object"], indent=2), encoding="utf-8")
+    manifest, _ = operations.ingest([str(tmp_path / "docs.json")], str(tmp_path / "out"))
+    ids = open_dataset(str(tmp_path / "out")).to_table().column("id").to_pylist()
+    assert ids == ["good-1", "2"]
+    assert manifest.stats["stages"][0]["dropped"] == {"not_an_object": 1}
+
+
+def test_folder_under_a_hidden_parent_is_walked(ray_local, tmp_path):
+    corpus = tmp_path / ".cache" / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "songci.jsonl").write_bytes((DEMO / "web" / "songci_zh.jsonl").read_bytes())
+    (corpus / ".hidden.jsonl").write_text('{"text": "a hidden file inside the folder is skipped"}\n')
+    manifest, _ = operations.ingest([str(corpus)], str(tmp_path / "out"))
+    assert manifest.rows == 280
+
+
+def test_text_field_option_and_long_non_text_fields(ray_local, tmp_path):
+    rows = [{"id": "a", "body": "The body field holds the text.", "html": "<p>" + "x" * 300_000 + "</p>"}]
+    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    manifest, _ = operations.ingest([str(tmp_path / "docs.jsonl")], str(tmp_path / "out"), text_field="body",
+                                    max_chars=1000)
+    table = open_dataset(str(tmp_path / "out")).to_table()
+    assert table.column("text").to_pylist() == ["The body field holds the text."]
+
+
+def test_an_input_edited_in_place_is_not_served_from_old_shards(ray_local, tmp_path):
+    src = tmp_path / "docs.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "first version"}) + "\n")
+    operations.ingest([str(src)], str(tmp_path / "out"))
+    import os
+    import time
+
+    stat = src.stat()
+    src.write_text(json.dumps({"id": "a", "text": "other version"}) + "\n")  # same size
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert src.stat().st_size == stat.st_size
+    _, reused = operations.ingest([str(src)], str(tmp_path / "out"))
+    assert reused == 0
+    assert open_dataset(str(tmp_path / "out")).to_table().column("text").to_pylist() == ["other version"]
+
+
+class ExplodingIngestJob(IngestJob):
+    def process(self, unit):
+        raise RuntimeError("killed mid-job")
+
+
+def test_a_rerun_that_dies_leaves_no_stale_manifest(ray_local, tmp_path):
+    """Rewriting a folder first withdraws its manifest: a crash mid-way leaves an unfinished folder, not a mix."""
+    from dataprep.distributed.executor import run_sharded_job
+    from dataprep.errors import UserError
+
+    operations.ingest([str(DEMO / "web" / "songci_zh.jsonl")], str(tmp_path / "out"))
+    with pytest.raises(Exception, match="killed mid-job"):
+        run_sharded_job(ExplodingIngestJob([str(DEMO / "web" / "c4_demo.jsonl")], str(tmp_path / "out")))
+    with pytest.raises(UserError, match="unfinished job"):
+        open_dataset(str(tmp_path / "out"))

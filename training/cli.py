@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from dataprep.cli_errors import console, user_errors
 from dataprep.errors import UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Train GPT-style models from token shards on Ray.")
-console = Console(stderr=True)
 
 
 class _MetricsProgress:
@@ -69,12 +68,8 @@ def _absolute(url: str) -> str:
     return url if "://" in url else str(Path(url).expanduser().resolve())
 
 
-def _fail(exc: UserError) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
-
-
 @app.command()
+@user_errors(exit_code=2)
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help="tokens dataset (local path or fsspec URL)"),
     output: Path = typer.Option(..., "-o", "--output", help="run folder: config.yaml, metrics.jsonl, checkpoints/"),
@@ -89,24 +84,21 @@ def pretrain(
     from training.ray_launch import connect
     from training.trainer import build_trainer, check_inputs, check_model, check_run_folder, fit, saved_config
 
-    try:
-        run_dir = output.expanduser().resolve()
-        base = saved_config(run_dir) if resume else None
-        if resume and base is None:
-            raise UserError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
-        extra = [f"data={_absolute(data)}"] if data else []
-        extra += [f"val_data={_absolute(val_data)}"] if val_data else []
-        cfg = build_config(base, config, extra + list(overrides))
-        check_inputs(cfg)  # fail fast, before starting Ray
-        check_model(cfg)
-        check_run_folder(cfg, run_dir, resume)
-        joined = connect(address)
-        trainer = build_trainer(cfg, run_dir, resume=resume, joined_cluster=joined)
-        console.print(f"pretraining [bold]{cfg.model}[/] for {cfg.steps} steps on {cfg.num_workers} worker(s) -> {run_dir}")
-        with _MetricsProgress(run_dir, cfg.steps):
-            result = fit(trainer)
-    except UserError as exc:
-        _fail(exc)
+    run_dir = output.expanduser().resolve()
+    base = saved_config(run_dir) if resume else None
+    if resume and base is None:
+        raise UserError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
+    extra = [f"data={_absolute(data)}"] if data else []
+    extra += [f"val_data={_absolute(val_data)}"] if val_data else []
+    cfg = build_config(base, config, extra + list(overrides))
+    check_inputs(cfg)  # fail fast, before starting Ray
+    check_model(cfg)
+    check_run_folder(cfg, run_dir, resume)
+    joined = connect(address)
+    trainer = build_trainer(cfg, run_dir, resume=resume, joined_cluster=joined)
+    console.print(f"pretraining [bold]{cfg.model}[/] for {cfg.steps} steps on {cfg.num_workers} worker(s) -> {run_dir}")
+    with _MetricsProgress(run_dir, cfg.steps):
+        result = fit(trainer)
     metrics = result.metrics or {}
     summary = {k: metrics[k] for k in ("step", "loss", "val_loss", "tokens") if k in metrics}
     if result.checkpoint is not None:
@@ -115,6 +107,7 @@ def pretrain(
 
 
 @app.command("eval")
+@user_errors(exit_code=2)
 def eval_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest)"),
     data: str = typer.Option(..., "--data", help="tokens dataset to evaluate on"),
@@ -125,10 +118,7 @@ def eval_command(
     """Loss and perplexity of a checkpoint on a tokens dataset (prints one JSON object)."""
     from training.evaluate import evaluate_checkpoint
 
-    try:
-        result = evaluate_checkpoint(checkpoint, data, batch_size, max_batches, seq_len)
-    except UserError as exc:
-        _fail(exc)
+    result = evaluate_checkpoint(checkpoint, data, batch_size, max_batches, seq_len)
     print(json.dumps(result))
 
 

@@ -13,6 +13,7 @@ from typing import Any, Optional
 import yaml
 
 from dataprep.dataset import open_dataset
+from dataprep.cli_errors import find_user_error
 from dataprep.errors import UserError
 from training.checkpoint import CHECKPOINTS, latest_state
 from training.config import TrainConfig
@@ -72,18 +73,8 @@ def check_run_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
 
 def user_error_of(exc: BaseException) -> Optional[str]:
     """The message of a UserError raised in a worker, digging through Ray's wrappers."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, UserError):
-            return str(e)
-        stack.extend([getattr(e, "cause", None), e.__cause__, e.__context__])
-        stack.extend(getattr(e, "worker_failures", {}).values())
-    return None
+    found = find_user_error(exc)
+    return str(found) if found is not None else None
 
 
 def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined_cluster: bool = False):

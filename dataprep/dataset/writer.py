@@ -20,6 +20,7 @@ from dataprep.dataset import storage
 from dataprep.dataset.manifest import MANIFEST_NAME, Manifest, ShardInfo, schema_to_json
 from dataprep.dataset.schemas import check_schema
 from dataprep.dataset.stats import Stats
+from dataprep.errors import UserError
 
 ROWS_PER_BATCH = 8192
 RECEIPT_SUFFIX = ".done.json"
@@ -115,6 +116,24 @@ class ShardWriter:
         receipt = {"job_key": self.job_key, "result": result.to_json()}
         storage.atomic_write(fs, path + RECEIPT_SUFFIX, json.dumps(receipt, sort_keys=True).encode())
         return result
+
+
+def uncommit(url: str) -> None:
+    """Remove a folder's manifest before a job rewrites its shards, so no reader ever sees an old manifest over
+    new shards (a crashed re-run then leaves an unfinished folder, never a silently mixed dataset)."""
+    fs, root = storage.resolve(url)
+    path = storage.join(root, MANIFEST_NAME)
+    if fs.exists(path):
+        fs.rm(path)
+
+
+def refuse_same_folder(out_url: str, input_urls) -> None:
+    """A job may not write into the dataset it reads."""
+    out_fs, out_path = storage.resolve(out_url)
+    for url in input_urls:
+        fs, path = storage.resolve(url)
+        if type(fs) is type(out_fs) and path.rstrip("/") == out_path.rstrip("/"):
+            raise UserError(f"the output {out_url} is the input dataset; write to another folder")
 
 
 def commit_manifest(

@@ -16,7 +16,7 @@ import ray
 from ray.data.datasource.datasink import Datasink, WriteResult
 
 from dataprep.dataset.manifest import Manifest
-from dataprep.dataset.writer import ShardResult, commit_manifest
+from dataprep.dataset.writer import ShardResult, commit_manifest, refuse_same_folder, uncommit
 from dataprep.shardjob import ShardJob
 
 def _run_units(batch: pa.Table, job: ShardJob) -> pa.Table:
@@ -57,6 +57,8 @@ class ManifestDatasink(Datasink):
 def run_sharded_job(job: ShardJob, workers: Optional[int] = None) -> tuple[Manifest, int]:
     """Run every unit of `job` on Ray, commit the manifest; return it and the number of reused shards."""
     n = len(job.units)
+    refuse_same_folder(job.out_url, [i["url"] for i in job.inputs if "manifest_sha256" in i])
+    uncommit(job.out_url)
     sink = ManifestDatasink(job)
     if n == 0:
         sink.on_write_complete(WriteResult(0, 0, []))

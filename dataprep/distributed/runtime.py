@@ -53,20 +53,7 @@ def configure_data_context() -> None:
     # Our units are already sized; keep Ray Data from re-splitting or reordering them.
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = True
-
-
-def unwrap_error(exc: BaseException) -> BaseException:
-    """The user's exception inside Ray's task-error wrappers."""
-    seen = 0
-    while seen < 10:
-        cause = getattr(exc, "cause", None)
-        if isinstance(exc, ray.exceptions.RayTaskError) and cause is not None:
-            exc = cause
-        elif isinstance(exc, UserError):
-            return exc
-        elif exc.__cause__ is not None and isinstance(exc.__cause__, (UserError, ray.exceptions.RayTaskError)):
-            exc = exc.__cause__
-        else:
-            return exc
-        seen += 1
-    return exc
+    # Ray Data's per-dataset INFO lines ("Starting execution...", "Data sink ... finished") drown our own
+    # output; its progress bars stay.
+    ctx.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import gzip
+import io
+import lzma
 import posixpath
+import zlib
 from typing import Iterable, Iterator
 
 from dataprep.dataset import storage
@@ -11,6 +14,8 @@ from dataprep.errors import UserError
 
 CHUNK_BYTES = 32 << 20  # one work unit reads at most this much of an uncompressed line-oriented file
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+# Errors that mean "the stream is damaged here", whatever the compression.
+DAMAGED_STREAM = (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError, OSError)
 
 
 def expand_inputs(sources: Iterable[str]) -> list[tuple[str, str]]:
@@ -27,7 +32,7 @@ def expand_inputs(sources: Iterable[str]) -> list[tuple[str, str]]:
         if any(ch in path for ch in "*?["):
             paths = sorted(fs.glob(path))
         elif fs.isdir(path):
-            paths = sorted(p for p in fs.find(path) if not any(part.startswith(".") for part in p.split("/")))
+            paths = sorted(p for p in fs.find(path) if not _hidden(posixpath.relpath(p, path)))
         elif fs.exists(path):
             paths = [path]
         else:
@@ -50,6 +55,19 @@ def expand_inputs(sources: Iterable[str]) -> list[tuple[str, str]]:
     return out
 
 
+def _hidden(relative: str) -> bool:
+    """Hidden below the folder being walked (the folder itself may sit under a hidden parent such as ~/.cache)."""
+    return any(part.startswith(".") for part in relative.split("/"))
+
+
+def describe(url: str) -> dict:
+    """What identifies an input file's content for a job key: size plus mtime or the store's ETag."""
+    fs, path = storage.resolve(url)
+    info = fs.info(path)
+    stamp = info.get("mtime") or info.get("LastModified") or info.get("ETag") or info.get("etag")
+    return {"url": url, "bytes": info.get("size"), "version": str(stamp) if stamp is not None else None}
+
+
 def is_compressed(url: str) -> bool:
     return url.endswith(COMPRESSED_SUFFIXES)
 
@@ -68,7 +86,10 @@ def open_input(url: str):
     """A binary stream of the file's content, decompressing by suffix."""
     import fsspec
 
-    return fsspec.open(url, "rb", compression="infer").open()
+    stream = fsspec.open(url, "rb", compression="infer").open()
+    if url.endswith(".zst"):
+        stream = io.BufferedReader(stream)  # zstandard's reader has no readline()
+    return stream
 
 
 def iter_lines(url: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
@@ -94,13 +115,3 @@ def iter_lines(url: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:
             offset += len(line)
     finally:
         handle.close()
-
-
-def file_size(url: str) -> int:
-    fs, path = storage.resolve(url)
-    return fs.size(path)
-
-
-def local_path(url: str) -> str | None:
-    fs, path = storage.resolve(url)
-    return path if storage.is_local(fs) and os.path.exists(path) else None

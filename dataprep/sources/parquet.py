@@ -26,4 +26,4 @@ def read(unit: dict, builder: DocumentBuilder, text_field: str | None = None) ->
     base = sum(parquet.metadata.row_group(g).num_rows for g in range(unit["row_group"]))
     for i, record in enumerate(table.to_pylist()):
         # Row number inside the file is the parquet analogue of a byte offset.
-        add_record(builder, record, unit["source"], base + i, text_field)
+        add_record(builder, record, unit["source"], f"{unit['source']}#{base + i}", text_field)

@@ -51,9 +51,9 @@ class DocumentBuilder:
         self.seen = 0
         self.dropped: Counter = Counter()
 
-    def reject(self, reason: str) -> None:
-        self.seen += 1
-        self.dropped[reason] += 1
+    def reject(self, reason: str, count: int = 1) -> None:
+        self.seen += count
+        self.dropped[reason] += count
 
     def add(self, id: Any, text: Any, source: str, url: Any = None, lang: Any = None, meta: Any = None) -> bool:
         self.seen += 1

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
-import zlib
 
 from dataprep.dataset import storage
+from dataprep.sources import files
 from dataprep.sources.files import byte_ranges, iter_lines, open_input
 from dataprep.sources.records import DocumentBuilder, decode_utf8
 
@@ -30,7 +29,7 @@ def _read_file(unit: dict, builder: DocumentBuilder) -> None:
     try:
         with open_input(unit["url"]) as handle:
             raw = handle.read()
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
+    except files.DAMAGED_STREAM:
         builder.reject("truncated_file")
         return
     text = decode_utf8(raw)
@@ -63,7 +62,7 @@ def _read_blocks(unit: dict, builder: DocumentBuilder) -> None:
             if not block:
                 block_start = offset
             block.append(line)
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
+    except files.DAMAGED_STREAM:
         builder.reject("truncated_file")
     flush()
 
