@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from dataprep.dedup.lsh import optimal_params
 from dataprep.errors import UserError
@@ -35,12 +35,3 @@ class DedupParams:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def resolve_params(threshold: float = 0.8, num_perm: int = 128, ngram: int = 5, exact: bool = True,
-                   verify: bool = False, seed: int = 1, bands: Optional[int] = None) -> DedupParams:
-    """Params with bands/rows from the threshold, or with `bands` given (rows = num_perm // bands)."""
-    if bands:
-        if not 1 <= bands <= num_perm:
-            raise UserError(f"--bands must be between 1 and --num-perm ({num_perm}), not {bands}")
-        return DedupParams(threshold, num_perm, ngram, exact, verify, seed, bands, num_perm // bands)
-    return DedupParams(threshold, num_perm, ngram, exact, verify, seed)

@@ -3,7 +3,9 @@
 Layers (every arrow is an all-to-all shuffle of task outputs into P hash partitions):
 
   sign (one task per input shard)  -> band keys by key, exact hashes by hash, (node, id) by node
-  band / exact (P tasks each)       -> candidate edges: each equal-key group joined to its smallest node
+  band / exact (P tasks each)       -> candidate edges: each equal-key group joined to its smallest node (with
+                                       --verify, to its smallest (id, node) if similar enough); exact hashes
+                                       only for documents with a token
   large-star / small-star (P each)  -> repeated until the edge set stops changing: stars around component minima
   attach (P)                        -> (component, node, id) by component
   choose (P)                        -> keeps the smallest id of each component; removals by output shard;
@@ -12,8 +14,10 @@ Layers (every arrow is an all-to-all shuffle of task outputs into P hash partiti
 
 A node is (input shard << 32 | row), unique by construction; which document survives is decided by `id`
 (then node) only, and the components do not depend on partitioning, so the kept ids are the same for any
-number of workers, partitions or input shards. P grows with the corpus (`rows_per_partition`), so each
-task holds a bounded share of signatures, edges and ids; the driver holds object references and counters.
+number of workers, partitions or input shards. P depends on the input only (its shards and rows, never the
+workers or cluster, so the `clusters` shards are byte-identical anywhere) and grows with the corpus
+(`rows_per_partition`), so each task holds a bounded share of signatures, edges and ids; the driver holds
+object references and counters.
 
 The shuffles are plain Ray tasks with `num_returns=P` (each task's output arrives already split by partition)
 rather than Ray Data groupbys: a connected-components round then costs milliseconds instead of seconds on small
@@ -37,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from dataprep import __version__
+from dataprep.version import code_version
 from dataprep.dataset import storage
 from dataprep.dataset.manifest import MANIFEST_NAME, Manifest
 from dataprep.dataset.reader import open_dataset, read_shard_file
@@ -153,16 +157,20 @@ def _sign(url: str, shard: int, params: DedupParams, P: int) -> list:
             columns["row"] = np.repeat(np.arange(len(sel)), params.bands)
         pieces = cc.split(P, (keys % np.uint64(P)).astype(np.int64), **columns)
         for p, piece in enumerate(pieces):
-            if params.verify:
-                piece["sig"] = f.signatures[sel][piece.pop("row")]
+            if params.verify:  # each bucket's centre is picked by id, so --verify needs signatures and ids
+                row = piece.pop("row")
+                piece["sig"] = f.signatures[sel][row]
+                piece["id"] = ids.take(pa.array(sel[row]))
             band_parts[p].append(piece)
         by_node = cc.partition_of(nodes, P)
         for p, piece in enumerate(cc.split(P, by_node, node=nodes, order=np.arange(len(nodes)))):
             id_parts[p].append({"node": piece["node"], "id": ids.take(pa.array(piece["order"]))})
         if params.exact:
-            h = f.exact
+            # Only documents with a token: all the others normalize to the same empty text, and are not copies
+            # of each other ("👍" and "★★★★★" are both kept).
+            h = f.exact[sel]
             for p, piece in enumerate(cc.split(P, (h[:, 0] % np.uint64(P)).astype(np.int64),
-                                               h1=h[:, 0], h2=h[:, 1], node=nodes, order=np.arange(len(nodes)))):
+                                               h1=h[:, 0], h2=h[:, 1], node=nodes[sel], order=sel)):
                 exact_parts[p].append({"h1": piece["h1"], "h2": piece["h2"], "node": piece["node"],
                                        "id": ids.take(pa.array(piece.pop("order")))})
     info = mem.report(rows=table.num_rows, empty=empty,
@@ -183,7 +191,14 @@ def _band(params: DedupParams, P: int, *pieces: dict) -> list:
     pieces = [p for p in pieces if p]
     keys = _concat(pieces, "key", np.uint64)
     nodes = _concat(pieces, "node")
-    order = np.lexsort((nodes, keys))
+    if params.verify:
+        # Each member is compared with its bucket's centre = the smallest (id, node), which like the survivor
+        # depends on ids, not on where documents sit in the input: the kept ids do not depend on its sharding.
+        table = pa.table({"key": keys, "id": _concat_ids(pieces), "node": nodes, "at": np.arange(len(keys))})
+        order = table.sort_by([("key", "ascending"), ("id", "ascending"), ("node", "ascending")])
+        order = order.column("at").to_numpy()
+    else:  # every bucket member is joined to the centre: the centre does not matter
+        order = np.lexsort((nodes, keys))
     keys, nodes = keys[order], nodes[order]
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
     lengths = np.diff(np.append(starts, len(keys)))
@@ -368,10 +383,11 @@ def run_dedup(
         raise UserError(f"{in_url} has no id/text columns; dedup needs a documents dataset")
     N = len(ds.shards)
     rows = ds.manifest.rows
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    P = partitions or max(1, min(workers or cpus, max(N, 1)), math.ceil(rows / max(rows_per_partition, 1)))
+    # P depends on the input only (never on workers or the cluster), so the `clusters` shards are the same bytes
+    # wherever the job runs: one partition per input shard (at most 64), more as the corpus grows.
+    P = partitions or max(1, min(N, 64), math.ceil(rows / max(rows_per_partition, 1)))
     job_key = hashlib.sha256(json.dumps(
-        {"job": "dedup", "params": params.to_json(), "input": ds.manifest_sha256(), "version": __version__},
+        {"job": "dedup", "params": params.to_json(), "input": ds.manifest_sha256(), "version": code_version()},
         sort_keys=True).encode()).hexdigest()
     writer = ShardWriter(out_url, "documents", ds.schema, job_key, compression="zstd")
     launch = _Launcher(workers)
@@ -469,7 +485,7 @@ def run_dedup(
     history = Stats.from_json(ds.manifest.stats).stages
     provenance = {
         "job": "dedup", "inputs": [{"url": in_url, "manifest_sha256": ds.manifest_sha256()}],
-        "config": params.to_json(), "code_version": __version__,
+        "config": params.to_json(), "code_version": code_version(),
     }
     if clusters is not None:  # committed before the documents, so a committed output means a finished job
         _commit_clusters(clusters, [ShardResult.from_json(i["result"]) for i in choose_info], dedup_stats,

@@ -9,7 +9,7 @@ budget plus one shard.
 from __future__ import annotations
 
 import heapq
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 import pyarrow.compute as pc
@@ -36,26 +36,34 @@ def dataset_texts(ds: Dataset) -> Iterator[tuple[list[str], list[str]]]:
 
 
 def sample_texts(urls: list[str], budget_bytes: int, seed: int = 0) -> list[str]:
-    """Texts of a seeded uniform row sample of the datasets, at most `budget_bytes` of UTF-8 in all."""
-    heap: list[tuple[int, int, str]] = []  # (-key, bytes, text): the largest key on top
+    """Texts of a seeded uniform row sample of the datasets, at most `budget_bytes` of UTF-8 in all.
+
+    Rows are ranked by (key, hash of the text); the sample is the longest run of the smallest ranks whose texts fit
+    in the budget. Once a row has been dropped to respect the budget, no row ranked at or after it can be in the
+    sample (`cutoff`), so the result does not depend on the order rows arrive in, nor on how they are sharded.
+    """
+    heap: list[tuple[int, int, int, str]] = []  # (-key, -tie, bytes, text): the largest rank on top
+    cutoff: Optional[tuple[int, int]] = None  # the smallest rank dropped so far
     total = 0
     for n, url in enumerate(urls):
         ds = open_dataset(url, kind=("documents", "dialogues"))
         for ids, texts in dataset_texts(ds):
             keys = [xxhash.xxh64_intdigest(f"{n}\x00{i}".encode(), seed=seed) for i in ids]
             for key, text in zip(keys, texts):
-                if text is None:
+                if text is None or (cutoff is not None and key > cutoff[0]):
                     continue
-                if heap and total >= budget_bytes and key >= -heap[0][0]:
-                    continue  # full, and this row would be the first to go
-                text = text[:MAX_TEXT_CHARS]
-                size = len(text.encode("utf-8"))
-                heapq.heappush(heap, (-key, size, text))
-                total += size
+                data = text[:MAX_TEXT_CHARS].encode("utf-8")
+                rank = (key, xxhash.xxh64_intdigest(data, seed=seed))
+                if cutoff is not None and rank >= cutoff:
+                    continue  # a row ranked before it already did not fit
+                heapq.heappush(heap, (-rank[0], -rank[1], len(data), text[:MAX_TEXT_CHARS]))
+                total += len(data)
                 while total > budget_bytes and heap:
-                    _, dropped, _ = heapq.heappop(heap)
+                    neg_key, neg_tie, dropped, _ = heapq.heappop(heap)
                     total -= dropped
-    return [text for _, _, text in sorted(heap, reverse=True)]  # ascending key: a fixed order
+                    popped = (-neg_key, -neg_tie)
+                    cutoff = popped if cutoff is None else min(cutoff, popped)
+    return [text for *_, text in sorted(heap, reverse=True)]  # ascending rank: a fixed order
 
 
 def training_sentences(texts: list[str], max_chars: int = 4096) -> Iterator[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 
 import pytest
@@ -148,6 +149,13 @@ def test_rerun_reuses_shards_and_output_is_byte_identical(ray_local, tmp_path):
     run_dedup(src, str(tmp_path / "d"), DedupParams(), workers=2, partitions=3, keep_clusters=str(tmp_path / "cl2"))
     one, two = open_dataset(str(tmp_path / "cl1")).manifest, open_dataset(str(tmp_path / "cl2")).manifest
     assert sha(one) == sha(two) and one.stats == two.stats and one.rows > 0
+    # ... and the default partition count depends on the input only, so the same bytes for any worker count.
+    e = run_dedup(src, str(tmp_path / "e"), DedupParams(), workers=1, keep_clusters=str(tmp_path / "cl3"))
+    f = run_dedup(src, str(tmp_path / "f"), DedupParams(), workers=2, keep_clusters=str(tmp_path / "cl4"))
+    three, four = open_dataset(str(tmp_path / "cl3")).manifest, open_dataset(str(tmp_path / "cl4")).manifest
+    assert e.stats["partitions"] == f.stats["partitions"] == 2  # one per input shard
+    assert sha(three) == sha(four) and three.stats == four.stats and three.rows == one.rows
+    assert sha(e.manifest) == sha(f.manifest) == sha(first.manifest)
 
 
 def test_interrupted_run_leaves_no_readable_clusters_dataset(ray_local, tmp_path, monkeypatch):
@@ -187,12 +195,44 @@ def test_verify_keeps_results_on_planted_corpus(ray_local, planted_corpus, tmp_p
     assert set(kept_ids(tmp_path / "out")) == originals
 
 
+def word_groups(seed: int = 0) -> list[tuple[str, str]]:
+    """Groups of 4 variants (1-8 words changed) of random 40-word texts: buckets of three or more documents whose
+    pairwise similarities straddle the threshold, where --verify's comparisons decide the components."""
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(400)]
+    docs = []
+    for g in range(30):
+        base = [rng.choice(vocab) for _ in range(40)]
+        for j in range(4):
+            words = list(base)
+            for _ in range(rng.randint(1, 8)):
+                words[rng.randrange(len(words))] = rng.choice(vocab)
+            docs.append((f"g{g:02d}-{j}", " ".join(words)))
+    return docs
+
+
+def test_verify_kept_ids_do_not_depend_on_input_sharding(ray_local, tmp_path):
+    docs = word_groups()
+    params = DedupParams(verify=True, exact=False)
+    results = []
+    for shards, seed in [(1, None), (3, 0), (4, 1)]:
+        rows = sorted(docs) if seed is None else random.Random(seed).sample(docs, len(docs))
+        src = write_docs(tmp_path / f"in-{shards}", rows, shards=shards)
+        run_dedup(src, str(tmp_path / f"out-{shards}"), params)
+        results.append(kept_ids(tmp_path / f"out-{shards}"))
+    assert results[0] == results[1] == results[2]
+    assert 30 <= len(results[0]) < len(docs)
+
+
 def test_empty_dataset_and_documents_without_tokens(ray_local, tmp_path):
-    docs = [("a", "!!!"), ("b", "???"), ("c", "real words here")]
-    src = write_docs(tmp_path / "in", docs, shards=1)
+    docs = [("a", "!!!"), ("b", "???"), ("c", "real words here"), ("d", "😀😀😀 🎉🎉"), ("e", "👍"),
+            ("f", "★★★★★ ☆"), ("g", "Real words, here!"), ("h", "👍"), ("i", "")]
+    src = write_docs(tmp_path / "in", docs, shards=2)
     s = run_dedup(src, str(tmp_path / "out"), DedupParams())
-    # Punctuation-only texts normalize to the same empty text: exact duplicates, and the smaller id stays.
-    assert kept_ids(tmp_path / "out") == ["a", "c"] and s.stats["without_shingles"] == 2
+    # Texts without a word character all normalize to the empty text, yet are not copies of each other: all kept
+    # (even two identical "👍"); the real exact duplicate "g" of "c" goes.
+    assert kept_ids(tmp_path / "out") == ["a", "b", "c", "d", "e", "f", "h", "i"]
+    assert s.stats["without_shingles"] == 7 and s.stats["exact_removed"] == 1
 
 
 def test_cli_dedup_and_one_line_errors(ray_local, tmp_path):
