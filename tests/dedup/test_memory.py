@@ -64,5 +64,7 @@ def test_memory_per_task_is_flat_when_corpus_grows_10x(ray_local, tmp_path):
     assert _largest(fixed, "input_mb") > 5 * _largest(s, "input_mb")
     assert _largest(l, "work_mb") < 2 * _largest(s, "work_mb") + 4, (s.memory, l.memory)
     assert _largest(fixed, "work_mb") > 3 * _largest(s, "work_mb"), (s.memory, fixed.memory)
-    for layer in ("sign", "write"):  # one task per input shard of fixed size: flat by construction
-        assert l.memory[layer]["work_mb"] < 1.5 * s.memory[layer]["work_mb"] + 8
+    # One task per input shard of fixed size: flat by construction. RSS growth of a reused worker is noisy (an
+    # allocator may reuse a heap grown by an earlier test), so this bound is loose: 10x growth would still fail it.
+    for layer in ("sign", "write"):
+        assert l.memory[layer]["work_mb"] < 1.5 * s.memory[layer]["work_mb"] + 32
