@@ -2,6 +2,9 @@
 
 Pure torch: no Ray, no data code, no parallelism. DDP, `torch.compile` and autocast are applied from outside
 (torchtitan's rule), so this file reads like the maths.
+
+On CPU in eager fp32 a few steps run as the hand-written autograd functions of `training.cpu_kernels` (CPU has
+no fused kernels for them); elsewhere (CUDA, autocast, `torch.compile`) the plain ops below run.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100
+from training.cpu_kernels import IGNORE_INDEX, CrossEntropyFn, RMSNormFn, RopeSplitFn, SwiGLUFn, eager_cpu_fp32
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if eager_cpu_fp32(x) and self.weight.dtype == torch.float32:
+            return RMSNormFn.apply(x, self.weight, self.eps)
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
@@ -143,18 +148,25 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, mask: Optional[torch.Tensor]) -> torch.Tensor:
         B, T, _ = x.shape
-        qkv = self.wqkv(x).view(B, T, self.n_head + 2 * self.n_kv_head, self.head_dim)
-        qk, v = qkv.split([self.n_head + self.n_kv_head, self.n_kv_head], dim=2)
-        q, k = apply_rope(qk, cos, sin).split([self.n_head, self.n_kv_head], dim=2)  # one rotation for q and k
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        if self.n_kv_head != self.n_head:
-            # Expanding K/V keeps every SDPA backend available (enable_gqa is not supported by all of them).
+        qkv = self.wqkv(x)
+        fast = eager_cpu_fp32(qkv)
+        if fast:
+            _, q, k, v = RopeSplitFn.apply(qkv, cos, sin, self.n_head, self.n_kv_head)
+        else:
+            qkv = qkv.view(B, T, self.n_head + 2 * self.n_kv_head, self.head_dim)
+            qk, v = qkv.split([self.n_head + self.n_kv_head, self.n_kv_head], dim=2)
+            q, k = apply_rope(qk, cos, sin).split([self.n_head, self.n_kv_head], dim=2)  # one rotation for q and k
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        gqa = self.n_kv_head != self.n_head and fast
+        if self.n_kv_head != self.n_head and not fast:
+            # Expanding K/V keeps every SDPA backend available (enable_gqa is not supported by all of them);
+            # the CPU kernel supports it, and sharing K/V there saves the copies (~10% of attention).
             rep = self.n_head // self.n_kv_head
             k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
         if mask is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
         return self.wo(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -165,7 +177,10 @@ class SwiGLU(nn.Module):
         self.w_down = nn.Linear(cfg.hidden, cfg.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.w_gate_up(x).chunk(2, dim=-1)
+        h = self.w_gate_up(x)
+        if eager_cpu_fp32(h):
+            return self.w_down(SwiGLUFn.apply(h))
+        gate, up = h.chunk(2, dim=-1)
         return self.w_down(F.silu(gate) * up)
 
 
@@ -261,6 +276,10 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x, cos, sin, mask)
         x = self.norm(x)
+        if targets is not None and eager_cpu_fp32(x):
+            # (B*T, V) logits that are ours alone, not a view: the fused loss may overwrite them.
+            logits = F.linear(x.reshape(-1, x.size(-1)), self.embed.weight)
+            return CrossEntropyFn.apply(logits, targets.reshape(-1))[0]
         logits = F.linear(x, self.embed.weight)  # tied: the output projection is the embedding matrix
         if targets is None:
             return logits
