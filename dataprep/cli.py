@@ -1,143 +1,81 @@
-"""The `dataprep` command line. Each command is a thin shell over `dataprep.operations`."""
+"""The `dataprep` command line.
+
+The stage commands (ingest, dedup, tokenizer, tokenize, ...) are generated from the stages' parameter models
+(`dataprep.steps`): each flag's name, default, range and help are declared once, in the model. A command
+checks everything it can before Ray starts, then runs its stage on an embedded local Ray or the cluster named
+by `--address`. stats, export and verify read datasets in this process.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
 
-from dataprep.cli_errors import console, fail, user_errors
-from dataprep.sources.records import MAX_DOC_CHARS
+from dataprep.cli_errors import console, user_errors
+from dataprep.params import command_parameters, validate
+from dataprep.steps import STEPS, Step, StepContext
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Turn raw corpora into clean, deduplicated, tokenized Arrow shards on Ray.",
 )
-out = Console()
+out = Console(highlight=False)
 
-ADDRESS = typer.Option(None, "--address", help="Ray cluster to join (default: RAY_ADDRESS, else an embedded local Ray).")
-WORKERS = typer.Option(None, "--workers", min=1, help="Most tasks at once (default: every CPU of the cluster).")
+ADDRESS_HELP = "Ray cluster to join, HOST:PORT (default: RAY_ADDRESS, else an embedded local Ray)."
+WORKERS_HELP = "Most tasks at once (default: every CPU of the cluster)."
 
 
-def on_ray(address: Optional[str]):
+def _run_options() -> list[inspect.Parameter]:
+    kw = inspect.Parameter.KEYWORD_ONLY
+    return [
+        inspect.Parameter("address", kw, annotation=Optional[str],
+                          default=typer.Option(None, "--address", help=ADDRESS_HELP, metavar="HOST:PORT")),
+        inspect.Parameter("workers", kw, annotation=Optional[int],
+                          default=typer.Option(None, "--workers", min=1, help=WORKERS_HELP, metavar="N")),
+        inspect.Parameter("verbose", kw, annotation=bool,
+                          default=typer.Option(False, "--verbose", help="Show Ray's own logs and workers' output.")),
+    ]
+
+
+def run_step(step: Step, address: Optional[str] = None, workers: Optional[int] = None, verbose: bool = False) -> None:
+    """Check the step (before Ray), run it on Ray, print its one-line summary."""
     from dataprep.distributed.runtime import ray_session
 
-    return ray_session(address)
+    ctx = StepContext(workers=workers, log=lambda line: console.print(line, markup=False))
+    step.check(ctx)
+    with ray_session(address, verbose=verbose):
+        result = step.run(ctx)
+    console.print(result.summary, markup=False, soft_wrap=True)
 
 
-@app.command()
-@user_errors
-def ingest(
-    sources: List[str] = typer.Argument(..., help="Files, folders or globs (any fsspec URL)."),
-    output: str = typer.Option(..., "-o", "--output", help="Output dataset folder."),
-    fmt: Optional[str] = typer.Option(
-        None, "--format", help="jsonl|parquet|text|dialogue|preference (documents formats are guessed from the suffix)."
-    ),
-    text_split: str = typer.Option("file", "--text-split", help="Plain text: one document per `file` or per `blank-line` block."),
-    text_field: Optional[str] = typer.Option(None, "--text-field", help="JSONL/Parquet field with the text (default: text, content)."),
-    max_chars: int = typer.Option(MAX_DOC_CHARS, "--max-chars", help="Longer documents are skipped as too_large."),
-    address: Optional[str] = ADDRESS,
-    workers: Optional[int] = WORKERS,
-):
-    """Read raw files into a `documents` dataset (bad records are counted and skipped)."""
-    from dataprep import operations
+def _step_command(model: type[Step]) -> None:
+    def command(**kwargs):
+        settings = {k: kwargs.pop(k) for k in ("address", "workers", "verbose")}
+        run_step(validate(model, kwargs), **settings)
 
-    if text_split not in ("file", "blank-line"):
-        fail(f"--text-split must be file or blank-line, not {text_split!r}")
-    with on_ray(address):
-        manifest, skipped = operations.ingest(sources, output, fmt, text_split, text_field, max_chars, workers)
-    _report_written(output, manifest, skipped)
+    command.__signature__ = inspect.Signature(command_parameters(model) + _run_options())
+    command.__doc__ = (model.__doc__ or "").strip().splitlines()[0]
+    command.__name__ = model.name
+    app.command(model.name)(user_errors(command))
 
 
-@app.command()
-@user_errors
-def tokenizer(
-    inputs: List[str] = typer.Argument(..., help="documents and/or dialogues datasets to sample from."),
-    model_prefix: str = typer.Option(..., "-o", "--output", help="Writes MODEL_PREFIX.model, .vocab and .json."),
-    vocab_size: int = typer.Option(..., "--vocab-size", min=300, help="Vocabulary size (<= 65536 gives uint16 shards)."),
-    model_type: str = typer.Option("bpe", "--model-type", help="bpe or unigram."),
-    sample_bytes: int = typer.Option(100_000_000, "--sample-bytes", min=1, help="Train on a uniform row sample of at most this many bytes."),
-    character_coverage: float = typer.Option(0.9995, "--character-coverage", help="Share of characters kept as pieces (rest: bytes)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sample (same seed and data: same model)."),
-    address: Optional[str] = ADDRESS,
-    workers: Optional[int] = WORKERS,
-):
-    """Train a sentencepiece tokenizer (byte fallback, split digits, chat special tokens)."""
-    from dataprep import operations
-
-    if model_type not in ("bpe", "unigram"):
-        fail(f"--model-type must be bpe or unigram, not {model_type!r}")
-    with on_ray(address):
-        info = operations.train_tokenizer(inputs, model_prefix, vocab_size, model_type, sample_bytes,
-                                          character_coverage, seed, workers)
-    console.print(
-        f"wrote {model_prefix}.model ({info['vocab_size']:,} pieces, sha256 {info['sha256'][:12]}, trained on "
-        f"{info['training']['sample_rows']:,} rows / {info['training']['sample_bytes']:,} bytes), .vocab and .json",
-        highlight=False,
-    )
-
-
-@app.command()
-@user_errors
-def tokenize(
-    dataset: str = typer.Argument(..., help="documents, dialogues or preferences dataset."),
-    tokenizer_model: str = typer.Option(..., "--tokenizer", help="MODEL_PREFIX.model written by `dataprep tokenizer` (any fsspec URL)."),
-    output: str = typer.Option(..., "-o", "--output", help="Output tokens dataset folder."),
-    address: Optional[str] = ADDRESS,
-    workers: Optional[int] = WORKERS,
-):
-    """Encode a dataset into uncompressed token shards (with loss masks for dialogues and preferences)."""
-    from dataprep import operations
-
-    with on_ray(address):
-        manifest, skipped = operations.tokenize(dataset, tokenizer_model, output, workers)
-    reused = f", {skipped} reused from an earlier run" if skipped else ""
-    console.print(f"wrote {manifest.tokens:,} tokens ({manifest.rows:,} rows) in {len(manifest.shards)} shards "
-                  f"to {output}{reused}", highlight=False)
-
-
-@app.command()
-@user_errors
-def dedup(
-    dataset: str = typer.Argument(..., help="Input documents dataset."),
-    output: str = typer.Option(..., "-o", "--output", help="Output documents dataset folder (same shard layout)."),
-    threshold: float = typer.Option(0.8, "--threshold", help="Estimated Jaccard similarity that makes a near-duplicate."),
-    num_perm: int = typer.Option(128, "--num-perm", help="MinHash permutations (bands x rows are derived from them)."),
-    ngram: int = typer.Option(5, "--ngram", help="Tokens per shingle: words, or single Han/Kana/Hangul characters."),
-    no_exact: bool = typer.Option(False, "--no-exact", help="Skip the exact pass (identical texts then count as near)."),
-    verify: bool = typer.Option(False, "--verify", help="Drop candidate pairs whose signature Jaccard is below --threshold."),
-    keep_clusters: Optional[str] = typer.Option(
-        None, "--keep-clusters",
-        help="Also write a `clusters` dataset (id, cluster_id, kept) of every duplicate cluster to this folder.",
-    ),
-    address: Optional[str] = ADDRESS,
-    workers: Optional[int] = WORKERS,
-):
-    """Remove exact and MinHash near-duplicates, keeping the smallest id of each cluster."""
-    from dataprep import operations
-
-    with on_ray(address):
-        summary = operations.dedup(dataset, output, threshold, num_perm, ngram, not no_exact, verify, keep_clusters, workers)
-    s = summary.stats
-    reused = f", {summary.skipped} shards reused from an earlier run" if summary.skipped else ""
-    console.print(
-        f"wrote {s['documents_out']:,} of {s['documents_in']:,} documents in {len(summary.manifest.shards)} shards to {output}: "
-        f"{s['exact_removed']:,} exact and {s['near_removed']:,} near duplicates removed "
-        f"(bands {s['bands']} x rows {s['rows']}, {s['clusters']:,} clusters){reused}",
-        highlight=False,
-    )
+for _model in STEPS.values():
+    _step_command(_model)
 
 
 @app.command()
 @user_errors
 def stats(
-    dataset: str = typer.Argument(..., help="Dataset folder (any fsspec URL)."),
+    dataset: str = typer.Argument(..., help="Dataset folder (any fsspec URL).", metavar="DATASET"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    plot: Optional[str] = typer.Option(None, "--plot", help="Write histograms to this PNG file."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Write histograms to this PNG file.", metavar="FILE.png"),
 ):
     """Summarise a dataset: shards, rows, bytes, tokens, stages and drop reasons, languages, lengths."""
     from dataprep import report
@@ -150,49 +88,69 @@ def stats(
     else:
         report.render(summary, out)
     if plot:
-        report.plot(ds, plot)
-        console.print(f"wrote {plot}")
+        if report.plot(ds, plot):
+            console.print(f"wrote {plot}", markup=False)
+        else:
+            console.print(f"nothing to plot: {dataset} has no length histograms or languages; {plot} not written",
+                          markup=False)
 
 
 @app.command()
 @user_errors
 def export(
-    dataset: str = typer.Argument(..., help="Dataset folder."),
-    output: str = typer.Option(..., "-o", "--output", help="FILE.jsonl, FILE.jsonl.gz or FILE.parquet."),
+    dataset: str = typer.Argument(..., help="Dataset folder.", metavar="DATASET"),
+    output: str = typer.Option(..., "-o", "--output", help="FILE.jsonl, FILE.jsonl.gz or FILE.parquet.",
+                               metavar="FILE"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace FILE even if this tool did not write it."),
 ):
-    """Write a dataset's rows to one JSONL or Parquet file."""
+    """Write a dataset's rows to one JSONL or Parquet file (written whole, or not at all)."""
     from dataprep.dataset import open_dataset
     from dataprep.export import export as export_rows
 
-    rows = export_rows(open_dataset(dataset), output)
-    console.print(f"wrote {rows:,} rows to {output}")
+    ds = open_dataset(dataset)
+    rows = export_rows(ds, output, overwrite=overwrite)
+    console.print(f"wrote {rows:,} rows to {output}", markup=False)
+
+
+@app.command()
+@user_errors
+def verify(
+    dataset: str = typer.Argument(..., help="Dataset folder (any fsspec URL).", metavar="DATASET"),
+    address: Optional[str] = typer.Option(None, "--address", help="Check on this Ray cluster's workers instead of "
+                                          "in this process.", metavar="HOST:PORT"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Shards checked at once.", metavar="N"),
+):
+    """Check every shard's size, sha256, rows and tokens against the manifest (exit 1 on any mismatch)."""
+    from dataprep.dataset import open_dataset
+    from dataprep.verify import verify_dataset
+
+    ds = open_dataset(dataset)
+    report = verify_dataset(ds, address=address, workers=workers)
+    for problem in report.problems:
+        console.print(f"[bold red]bad:[/bold red] {problem}", soft_wrap=True)
+    if report.problems:
+        from dataprep.errors import UserError
+
+        raise UserError(f"{dataset}: {len(report.problems)} of {report.shards} shards do not match the manifest")
+    console.print(f"{dataset}: {report.shards} shards, {report.rows:,} rows, {report.bytes:,} bytes: all ok",
+                  markup=False)
 
 
 @app.command()
 @user_errors
 def run(
-    config: str = typer.Argument(..., help="Pipeline YAML (see jobs/configs/)."),
-    output: Optional[str] = typer.Option(None, "-o", "--output", help="Override the config's output folder."),
-    address: Optional[str] = ADDRESS,
-    workers: Optional[int] = WORKERS,
+    config: str = typer.Argument(..., help="Pipeline YAML (see jobs/configs/).", metavar="CONFIG.yaml"),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="Override the config's output folder.",
+                                         metavar="DIR"),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP, metavar="HOST:PORT"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help=WORKERS_HELP, metavar="N"),
 ):
-    """Run a whole pipeline (ingest, dedup, tokenize, ...) as one job."""
-    from dataprep.pipeline import load_config, run_pipeline
+    """Run a whole pipeline (ingest, dedup, tokenizer, tokenize, ...) as one job; every step is checked first."""
+    from dataprep.pipeline import load_config, run_config
 
     cfg = load_config(config, {"output": output, "workers": workers, "address": address})
-    with on_ray(cfg.address):
-        written = run_pipeline(cfg, log=lambda line: console.print(line, highlight=False))
-    console.print(f"done: {written[-1]}")
-
-
-def _report_written(output: str, manifest, skipped: int) -> None:
-    dropped = sum(sum(s.get("dropped", {}).values()) for s in manifest.stats.get("stages", [])[-1:])
-    reused = f", {skipped} reused from an earlier run" if skipped else ""
-    console.print(
-        f"wrote {manifest.rows:,} rows in {len(manifest.shards)} shards to {output}"
-        f" ({dropped:,} skipped as bad{reused})",
-        highlight=False,
-    )
+    written = run_config(cfg, log=lambda line: console.print(line, markup=False, soft_wrap=True))
+    console.print(f"done: {written[-1]}", markup=False)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""A whole pipeline as one job: a YAML list of steps, validated by pydantic, run in order on one Ray session.
+"""A whole pipeline as one job: a YAML list of steps, validated by the steps' own models, run in order on one Ray session.
 
 ```yaml
 output: out/web            # each step writes OUTPUT/NN-STEP unless it names its own `output`
@@ -8,124 +8,136 @@ steps:
   - dedup: {threshold: 0.8}
 ```
 
-A step reads the dataset the previous step wrote unless it names `input`. Steps register themselves
-with `@register_step("name")`; the registry is what a config may name.
+A step reads the dataset the previous step wrote unless it names `input`. Every step is resolved and checked
+before the first one runs (and before Ray starts): a bad value names its YAML key (`steps[1].dedup.threshold`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from dataprep.errors import UserError
-
-STEPS: dict[str, type["Step"]] = {}
-
-
-def register_step(name: str) -> Callable[[type["Step"]], type["Step"]]:
-    def decorate(cls: type["Step"]) -> type["Step"]:
-        cls.step_name = name
-        STEPS[name] = cls
-        return cls
-
-    return decorate
+from dataprep.errors import UsageError, UserError
+from dataprep.params import validate
+from dataprep.steps import STEPS, Step, StepContext
 
 
-class StepContext:
-    """What steps share while a pipeline runs: the latest outputs and the execution settings."""
-
-    def __init__(self, workers: Optional[int] = None, log: Callable[[str], None] = print):
-        self.workers = workers
-        self.log = log
-        self.dataset: Optional[str] = None  # the latest dataset written
-        self.artifacts: dict[str, str] = {}  # other outputs by step name (a tokenizer model, say)
-
-
-class Step(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    step_name: ClassVar[str] = "step"
-
-    input: Optional[str] = None
-    output: Optional[str] = None
-
-    def run(self, ctx: StepContext, out_url: str) -> str:
-        """Do the work, return the URL of what was written (becomes the next step's input)."""
-        raise NotImplementedError
-
-    def input_url(self, ctx: StepContext) -> str:
-        url = self.input or ctx.dataset
-        if url is None:
-            raise UserError(f"step {self.step_name!r} needs an input dataset: add `input:` or an earlier step")
-        return url
-
-
-class PipelineConfig(BaseModel):
+class PipelineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    output: str
-    workers: Optional[int] = None
-    address: Optional[str] = None
-    steps: list[Step]
+    output: str = Field(..., description="Folder under which each step writes NN-STEP unless it names its output.")
+    workers: Optional[int] = Field(None, ge=1, description="Most tasks at once per step (default: every CPU).")
+    address: Optional[str] = Field(None, description="Ray cluster to join (default: RAY_ADDRESS or a local Ray).")
 
-    @field_validator("steps", mode="before")
-    @classmethod
-    def _parse_steps(cls, value: Any) -> list[Step]:
-        if not isinstance(value, list) or not value:
-            raise ValueError("steps must be a non-empty list like [{ingest: {...}}, {dedup: {...}}]")
-        steps = []
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                item = {item: {}}
-            if not isinstance(item, dict) or len(item) != 1:
-                raise ValueError(f"step {i} must be a mapping with exactly one step name")
-            (name, options), = item.items()
-            if name not in STEPS:
-                raise ValueError(f"step {i}: unknown step {name!r}; known: {', '.join(sorted(STEPS))}")
-            try:
-                steps.append(STEPS[name].model_validate(options or {}))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                raise ValueError(f"step {i} ({name}): {where}: {err['msg']}") from None
-        return steps
+
+class PipelineConfig:
+    """The settings plus the steps, each already its stage's validated model."""
+
+    def __init__(self, settings: PipelineSettings, steps: list[Step]):
+        self.settings = settings
+        self.steps = steps
+
+    @property
+    def output(self) -> str:
+        return self.settings.output
+
+    @property
+    def workers(self) -> Optional[int]:
+        return self.settings.workers
+
+    @property
+    def address(self) -> Optional[str]:
+        return self.settings.address
+
+
+def parse_steps(value: Any, where: str = "steps") -> list[Step]:
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{where}: must be a non-empty list like [{{ingest: {{...}}}}, {{dedup: {{...}}}}]")
+    steps = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise UsageError(f"{where}[{i}]: must be a mapping with exactly one step name")
+        (name, options), = item.items()
+        if name not in STEPS:
+            raise UsageError(f"{where}[{i}]: unknown step {name!r}; known: {', '.join(STEPS)}")
+        if options is not None and not isinstance(options, dict):
+            raise UsageError(f"{where}[{i}].{name}: must be a mapping of the step's keys")
+        steps.append(validate(STEPS[name], options or {}, where=f"{where}[{i}].{name}"))
+    return steps
 
 
 def load_config(path: str, overrides: Optional[dict[str, Any]] = None) -> PipelineConfig:
     """Read and validate a pipeline YAML; any problem becomes one line naming the file and the key."""
-    _load_builtin_steps()
     try:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise UserError(f"config file {path} does not exist") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a mapping with `output` and `steps`")
+        raise UsageError(f"{path} must hold a mapping with `output` and `steps`")
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    steps = data.pop("steps", None)
     try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        message = err["msg"].removeprefix("Value error, ")
-        raise UserError(f"{path}: {where}: {message}") from None
+        settings = validate(PipelineSettings, data, where=path)
+        return PipelineConfig(settings, parse_steps(steps))
+    except UsageError as exc:
+        message = str(exc)
+        raise UsageError(message if message.startswith(path) else f"{path}: {message}") from None
 
 
-def run_pipeline(config: PipelineConfig, log: Callable[[str], None] = print) -> list[str]:
-    """Run every step in order (inside an open Ray session); return what each step wrote."""
-    ctx = StepContext(workers=config.workers, log=log)
-    written = []
+def resolve(config: PipelineConfig) -> list[Step]:
+    """Every step with its inputs and outputs filled in from the steps before it."""
+    dataset: Optional[str] = None
+    artifacts: dict[str, str] = {}
+    resolved = []
     for i, step in enumerate(config.steps):
-        out = step.output or f"{config.output.rstrip('/')}/{i:02d}-{step.step_name}"
-        log(f"step {i} {step.step_name} -> {out}")
-        result = step.run(ctx, out)
-        written.append(result)
+        step = step.chain(dataset, artifacts, f"{config.output.rstrip('/')}/{i:02d}-{step.name}")
+        resolved.append(step)
+        artifacts.update(step.planned_artifacts())
+        if step.writes_dataset:
+            dataset = step.planned_output()
+    return resolved
+
+
+def check_all(steps: list[Step], ctx: StepContext) -> None:
+    """Check every step before the first runs; outputs of earlier steps count as existing-to-be."""
+    ctx.pending = set()
+    for i, step in enumerate(steps):
+        try:
+            step.check(ctx)
+        except UserError as exc:
+            raise type(exc)(f"steps[{i}].{step.name}: {exc}") from None
+        for url in (step.planned_output(), *step.planned_artifacts().values()):
+            if url:
+                ctx.pending.add(url.rstrip("/"))
+    ctx.pending = set()
+
+
+def run_pipeline(steps: list[Step], ctx: StepContext) -> list[str]:
+    """Run resolved, checked steps in order (inside an open Ray session); return what each step wrote."""
+    written = []
+    for i, step in enumerate(steps):
+        ctx.log(f"step {i} {step.name} -> {step.planned_output()}")
+        if i:
+            step.check(ctx)  # its inputs exist now: the checks that had to wait
+        result = step.run(ctx)
+        ctx.log(f"  {result.summary}")
+        written.append(result.output)
     return written
 
 
-def _load_builtin_steps() -> None:
-    # Importing the operations module registers every step it defines.
-    import dataprep.operations  # noqa: F401
+def run_config(config: PipelineConfig, log: Callable[[str], None] = print, progress: bool = True) -> list[str]:
+    """Resolve and check the whole pipeline, then run it on Ray (a local one, or the configured cluster)."""
+    from dataprep.distributed.runtime import ray_session
+
+    ctx = StepContext(workers=config.workers, log=log, progress=progress)
+    steps = resolve(config)
+    check_all(steps, ctx)
+    with ray_session(config.address):
+        return run_pipeline(steps, ctx)

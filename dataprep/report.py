@@ -30,6 +30,8 @@ def summarize(ds: Dataset) -> dict[str, Any]:
         summary["tokens_per_row"] = histogram_percentiles(stats.histograms["tokens_per_row"])
     if stats.counters:
         summary["counters"] = dict(sorted(stats.counters.items()))
+    if stats.files:
+        summary["files"] = stats.files
     if m.kind == "tokens":
         from dataprep.tokenizer.stats import token_summary
 
@@ -83,17 +85,64 @@ def render(summary: dict[str, Any], console) -> None:
             table.add_row(*(f"{v:,.0f}" for v in summary[key].values()))
             console.print(table)
 
+    if summary.get("files"):
+        files = Table(title="skipped input files")
+        for col in ("reason", "files", "names (first 100)"):
+            files.add_column(col, justify="right" if col == "files" else "left")
+        for reason, entry in summary["files"].items():
+            files.add_row(reason, f"{entry['count']:,}", ", ".join(entry["names"]))
+        console.print(files)
+
+    if summary.get("bytes_per_token"):
+        table = Table(title="bytes per token (UTF-8 bytes of text / its tokens)")
+        table.add_column("lang")
+        table.add_column("bytes per token", justify="right")
+        for lang, value in summary["bytes_per_token"].items():
+            table.add_row(lang, f"{value:.3f}")
+        console.print(table)
+
+    for key, title in (("dedup", "duplicate clusters"), ("clusters", "duplicate clusters")):
+        if isinstance(summary.get(key), dict):
+            _section(console, summary[key], title, sizes_title="cluster size")
+
     extra = {k: v for k, v in summary.items() if k not in _SHOWN}
     for key, value in extra.items():
-        console.print(f"[bold]{key}[/bold]: {value}")
+        if isinstance(value, dict):
+            _section(console, value, key.replace("_", " "))
+        else:
+            console.print(f"[bold]{key.replace('_', ' ')}[/bold]: {value}")
+
+
+def _section(console, section: dict, title: str, sizes_title: str = "") -> None:
+    """A stats section as a two-column table; a histogram inside it (`cluster_sizes`) as its own table."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    histograms = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            histograms[key] = value
+        else:
+            table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) and not isinstance(value, bool)
+                          else str(value))
+    console.print(table)
+    for key, hist in histograms.items():
+        sub = Table(title=f"{title}: {key.replace('_', ' ')}")
+        sub.add_column(sizes_title or "key", justify="right")
+        sub.add_column("count", justify="right")
+        for k, v in hist.items():
+            sub.add_row(str(k), f"{v:,}" if isinstance(v, int) else str(v))
+        console.print(sub)
 
 
 _SHOWN = {"dataset", "kind", "schema_version", "shards", "rows", "bytes", "tokens", "stages", "lang", "length",
-          "tokens_per_row"}
+          "tokens_per_row", "files", "bytes_per_token", "dedup", "clusters"}
 
 
-def plot(ds: Dataset, path: str) -> None:
-    """Histograms of lengths (and tokens per row) plus the language distribution, as one PNG."""
+def plot(ds: Dataset, path: str) -> bool:
+    """Histograms of lengths (and tokens per row) plus the language distribution, as one PNG.
+
+    Returns False (and writes nothing) when the dataset has neither: a clusters dataset, an empty one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,7 +153,7 @@ def plot(ds: Dataset, path: str) -> None:
     has_lang = bool(stats.lang)
     count = len(panels) + int(has_lang)
     if count == 0:
-        raise ValueError("the dataset has no histograms to plot")
+        return False
     fig, axes = plt.subplots(1, count, figsize=(6 * count, 4), squeeze=False)
     for ax, name in zip(axes[0], panels):
         hist = stats.histograms[name]
@@ -126,6 +175,7 @@ def plot(ds: Dataset, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return True
 
 
 def _human_bytes(n: int) -> str:

@@ -3,7 +3,8 @@
 The unit list is fixed before any work starts (input files cut into byte ranges, or the input dataset's
 shards), and shard `i` is a pure function of unit `i`. That is what makes the output byte-identical
 whatever the number of workers, and what lets a re-submitted job skip the shards that are already done.
-This module knows nothing of Ray; `dataprep.distributed.executor` runs a ShardJob on a cluster.
+This module knows nothing of Ray; `dataprep.distributed.executor` runs a ShardJob on a cluster, through the
+output lifecycle (`dataprep.dataset.lifecycle`) that every job shares.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from typing import Any, Optional
 
 import pyarrow as pa
 
-from dataprep.version import code_version
+from dataprep.dataset.lifecycle import OutputTarget
+from dataprep.dataset.manifest import Manifest
 from dataprep.dataset.stats import StageCount, Stats
-from dataprep.dataset.writer import ShardResult, ShardWriter
+from dataprep.dataset.writer import ShardResult, ShardWriter, build_manifest
+from dataprep.errors import UserError
+from dataprep.version import code_version
 
 
 class ShardJob:
-    """Subclasses set `kind`, `schema`, `units` and implement `process`."""
+    """Subclasses set `kind`, `schema`, `units` and implement `process` and `unit_label`."""
 
     name: str = "job"
     kind: str
@@ -32,11 +36,20 @@ class ShardJob:
         self.units = units
         self.config = config
         self.inputs = list(inputs)  # [{"url":..., "manifest_sha256":...}] of input datasets, or input files
+        self.target = OutputTarget(self.out_url)
 
     # -- to implement -------------------------------------------------------------------------
     def process(self, unit: dict[str, Any]) -> tuple[pa.Table, Stats]:
         """Turn one unit into the rows of one shard plus its stats. Must be deterministic."""
         raise NotImplementedError
+
+    def unit_label(self, unit: dict[str, Any]) -> str:
+        """How an error names the unit: the input file (and byte range) or the input shard."""
+        return str(unit)
+
+    def unit_bytes(self, unit: dict[str, Any]) -> int:
+        """Input bytes of a unit, for the progress line's MB/s."""
+        return 0
 
     def shard_tokens(self, table: pa.Table) -> Optional[int]:
         return None
@@ -45,10 +58,34 @@ class ShardJob:
         """Stage counts of the input dataset(s), prepended to this job's own."""
         return []
 
+    def job_stats(self) -> Stats:
+        """Stats the driver knows before any unit runs (input files skipped at planning)."""
+        return Stats()
+
+    def extra_stats(self) -> dict[str, Any]:
+        return {}
+
     def extra_provenance(self) -> dict[str, Any]:
         return {}
 
+    def secondary_targets(self) -> list[OutputTarget]:
+        """Other datasets this job writes beside its main output (rejected rows, clusters)."""
+        return []
+
     # -- shared machinery ---------------------------------------------------------------------
+    def input_datasets(self) -> list[str]:
+        return [i["url"] for i in self.inputs if "manifest_sha256" in i]
+
+    def input_files(self) -> list[str]:
+        return [i["url"] for i in self.inputs if "manifest_sha256" not in i]
+
+    def check(self) -> None:
+        """Everything about the outputs that can be refused before any work: see `OutputTarget.check`."""
+        secondary = self.secondary_targets()
+        targets = [self.target, *secondary]
+        for t in targets:
+            t.check(self.input_datasets(), self.input_files(), others=[o for o in targets if o is not t])
+
     def job_key(self) -> str:
         """Identifies the job's output: same key means the same shards may be reused."""
         blob = json.dumps(
@@ -63,12 +100,20 @@ class ShardJob:
         return ShardWriter(self.out_url, self.kind, self.schema, self.job_key(), self.compression)
 
     def run_unit(self, index: int) -> ShardResult:
-        writer = self.writer()
-        done = writer.completed(index)
-        if done is not None:
-            return done
-        table, stats = self.process(self.units[index])
-        return writer.write(index, table, stats, tokens=self.shard_tokens(table))
+        """Write shard `index` (or find it already written); any failure names the unit in one line."""
+        unit = self.units[index]
+        try:
+            writer = self.writer()
+            done = writer.completed(index)
+            if done is not None:
+                return done
+            table, stats = self.process(unit)
+            return writer.write(index, table, stats, tokens=self.shard_tokens(table))
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - named here, where the unit is known
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise UserError(f"{self.name} failed on {self.unit_label(unit)}: {type(exc).__name__}: {first}") from exc
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -78,3 +123,8 @@ class ShardJob:
             "code_version": code_version(),
             **self.extra_provenance(),
         }
+
+    def manifest(self, results: list[ShardResult]) -> Manifest:
+        stats = Stats.merged(r.stats for r in sorted(results, key=lambda r: r.index)).merge(self.job_stats())
+        return build_manifest(self.kind, self.schema, results, self.provenance(), history=self.history(),
+                              extra_stats=self.extra_stats() or None, stats=stats)

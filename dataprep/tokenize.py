@@ -1,10 +1,9 @@
 """`dataprep tokenize`: a documents, dialogues or preferences dataset -> a `tokens` dataset, one shard per input shard.
 
-Layouts (recorded as provenance["token_layout"]):
-- documents:   id, tokens                      each document's ids + <|endoftext|>
-- dialogues:   id, tokens, loss_mask           the chat template; mask 1 on assistant content and its <|end|>
-- preferences: id, tokens, loss_mask, rejected_tokens, rejected_loss_mask, prompt_tokens
-               tokens = prompt + chosen response, rejected_tokens = prompt + rejected response, both rendered
+Layouts (recorded as provenance["token_layout"]; columns in `dataprep.dataset.schemas.tokens_schema`):
+- documents:   each document's ids + <|endoftext|>
+- dialogues:   the chat template; loss_mask 1 on assistant content and its <|end|>
+- preferences: tokens = prompt + chosen response, rejected_tokens = prompt + rejected response, both rendered
                with the chat template; masks are 1 on the response turns only; prompt_tokens = the shared prefix length
 The tokenizer is loaded once per worker process (a module cache keyed by its sha256) and each shard is encoded
 with one batched sentencepiece call.
@@ -19,10 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dataprep.dataset.reader import open_dataset
-from dataprep.dataset.schemas import token_dtype
-from dataprep.dataset.stats import StageCount, Stats
+from dataprep.dataset.schemas import tokens_schema
+from dataprep.dataset.stats import Stats
 from dataprep.errors import UserError
-from dataprep.shardjob import ShardJob
+from dataprep.mapjob import DatasetMapJob
 from dataprep.tokenizer.encode import encode_documents, large_list
 from dataprep.tokenizer.model import load_tokenizer
 from dataprep.tokenizer.stats import record_token_stats
@@ -32,52 +31,33 @@ LAYOUTS = ("documents", "dialogues", "preferences")  # the input kind names the 
 THREADS_PER_TASK = 1  # the executor gives each shard task one CPU
 
 
-def layout_schema(layout: str, vocab_size: int) -> pa.Schema:
-    ids = pa.large_list(token_dtype(vocab_size))
-    mask = pa.large_list(pa.uint8())
-    fields = [("id", pa.string()), ("tokens", ids)]
-    if layout == "dialogues":
-        fields.append(("loss_mask", mask))
-    elif layout == "preferences":
-        fields += [("loss_mask", mask), ("rejected_tokens", ids), ("rejected_loss_mask", mask),
-                   ("prompt_tokens", pa.uint32())]
-    return pa.schema(fields)
-
-
-class TokenizeJob(ShardJob):
+class TokenizeJob(DatasetMapJob):
     name = "tokenize"
     kind = "tokens"
+    input_kinds = LAYOUTS
     compression = None  # memory-mapped by training
 
     def __init__(self, in_url: str, out_url: str, tokenizer_url: str, threads: int = THREADS_PER_TASK):
-        self.source = open_dataset(in_url, kind=LAYOUTS)
-        self.layout = self.source.kind
+        source = open_dataset(in_url, kind=LAYOUTS)
         tok = load_tokenizer(tokenizer_url)
-        if self.layout != "documents" and not tok.has_chat_tokens():
+        if source.kind != "documents" and not tok.has_chat_tokens():
             raise UserError(f"tokenizer {tokenizer_url} lacks the chat tokens; train it with `dataprep tokenizer`")
+        self.layout = source.kind
         self.tokenizer_url = tokenizer_url
         self.tokenizer_info = tok.info()
-        self.schema = layout_schema(self.layout, tok.vocab_size)
+        self.schema = tokens_schema(tok.vocab_size, self.layout)
         self.threads = threads
-        units = [{"shard": i, "sha256": s.sha256} for i, s in enumerate(self.source.shards)]
-        config = {"tokenizer_sha256": tok.sha256, "layout": self.layout}
-        inputs = [{"url": self.source.url, "manifest_sha256": self.source.manifest_sha256()}]
-        super().__init__(out_url, units, config, inputs)
+        super().__init__(in_url, out_url, {"tokenizer_sha256": tok.sha256, "layout": self.layout}, source=source)
 
     def extra_provenance(self) -> dict[str, Any]:
         return {"tokenizer": self.tokenizer_info, "token_layout": self.layout}
-
-    def history(self) -> list[StageCount]:
-        return Stats.from_json(self.source.manifest.stats).stages
 
     def shard_tokens(self, table: pa.Table) -> Optional[int]:
         columns = ["tokens", "rejected_tokens"] if self.layout == "preferences" else ["tokens"]
         return sum(_values_count(table[c]) for c in columns)
 
-    def process(self, unit: dict) -> tuple[pa.Table, Stats]:
+    def transform(self, table: pa.Table, stats: Stats) -> pa.Table:
         tok = load_tokenizer(self.tokenizer_url, self.tokenizer_info["sha256"])
-        table = self.source.read_shard(unit["shard"])
-        stats = Stats()
         if self.layout == "documents":
             out = self._documents(tok, table, stats)
         elif self.layout == "dialogues":
@@ -85,7 +65,7 @@ class TokenizeJob(ShardJob):
         else:
             out = self._preferences(tok, table, stats)
         stats.record_stage(self.name, table.num_rows, out.num_rows)
-        return out, stats
+        return out
 
     def _documents(self, tok, table: pa.Table, stats: Stats) -> pa.Table:
         texts = table["text"].to_pylist()

@@ -17,8 +17,7 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataprep.cli_errors import console, user_errors  # noqa: E402
-from dataprep.distributed.runtime import ray_session  # noqa: E402
-from dataprep.pipeline import load_config, run_pipeline  # noqa: E402
+from dataprep.pipeline import load_config, run_config  # noqa: E402
 
 
 @user_errors
@@ -29,9 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--address", help="Ray address (default: RAY_ADDRESS, set by `ray job submit`)")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, {"output": args.output, "address": args.address})
-    with ray_session(cfg.address):
-        written = run_pipeline(cfg, log=lambda line: console.print(line, highlight=False))
-    console.print(f"done: {written[-1]}")
+    written = run_config(cfg, log=lambda line: console.print(line, markup=False, soft_wrap=True))
+    console.print(f"done: {written[-1]}", markup=False)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,30 @@ def ray_local():
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+def ingest(inputs: list[str], out: str, fmt: str | None = None, workers: int | None = None, **options):
+    """Run the ingest step in-process; returns (manifest, reused shards)."""
+    from dataprep.steps import Ingest, execute
+
+    result = execute(Ingest(inputs=[str(i) for i in inputs], output=str(out), format=fmt, **options), workers)
+    return result.manifest, result.reused
+
+
+def tokenize(dataset: str, tokenizer: str, out: str, workers: int | None = None):
+    from dataprep.steps import Tokenize, execute
+
+    result = execute(Tokenize(input=str(dataset), tokenizer=str(tokenizer), output=str(out)), workers)
+    return result.manifest, result.reused
+
+
+def train_tokenizer(inputs: list[str], prefix: str, vocab_size: int, workers: int | None = None, **options) -> dict:
+    """Train through the tokenizer step; returns the description written to PREFIX.json."""
+    import json
+
+    from dataprep.dataset import storage
+    from dataprep.steps import Tokenizer, execute
+
+    execute(Tokenizer(inputs=[str(i) for i in inputs], output=str(prefix), vocab_size=vocab_size, **options), workers)
+    fs, root = storage.resolve(str(prefix))
+    return json.loads(fs.cat_file(root + ".json"))

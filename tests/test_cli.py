@@ -86,14 +86,14 @@ def test_pipeline_config_errors_name_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("output: out\nsteps:\n  - ingest: {inputs: [a.jsonl], formatt: jsonl}\n")
     result = runner.invoke(app, ["run", str(bad)])
-    assert result.exit_code == 1
-    assert "steps" in result.output and "formatt" in result.output
+    assert result.exit_code == 2  # a usage error: nothing ran
+    assert "steps[0].ingest.formatt" in result.output and "unknown key" in result.output
     bad.write_text("output: out\nsteps:\n  - ingest: {inputs: [a.jsonl], max_chars: many}\n")
     result = runner.invoke(app, ["run", str(bad)])
-    assert result.exit_code == 1 and "step 0 (ingest): max_chars" in result.output
+    assert result.exit_code == 2 and "steps[0].ingest.max_chars" in result.output
     bad.write_text("output: out\nsteps:\n  - frobnicate: {}\n")
     result = runner.invoke(app, ["run", str(bad)])
-    assert result.exit_code == 1 and "unknown step 'frobnicate'" in result.output
+    assert result.exit_code == 2 and "unknown step 'frobnicate'" in result.output
 
 
 def test_run_pipeline_config(ray_local, tmp_path):

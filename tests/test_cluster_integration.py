@@ -290,7 +290,7 @@ def test_job_config_is_valid(config):
     from dataprep.pipeline import load_config
 
     (step,) = load_config(str(config)).steps
-    assert step.step_name == "ingest"
+    assert step.name == "ingest"
     for pattern in step.inputs:
         assert not Path(pattern).is_absolute() and sorted(ROOT.glob(pattern)), pattern
 
@@ -306,8 +306,8 @@ def test_cluster_requires_token(two_node_cluster):
 
 def test_ingest_on_cluster_matches_embedded(two_node_cluster, submitted_job, ray_local, tmp_path):
     # submitted_job: requested here only so that the job (checked below) runs alongside this test
-    from dataprep import operations
     from dataprep.distributed.runtime import ray_session
+    from tests.conftest import ingest
 
     on_cluster = two_node_cluster.tmp / "ingest-cluster"
     cluster_address = two_node_cluster.address
@@ -320,7 +320,7 @@ def test_ingest_on_cluster_matches_embedded(two_node_cluster, submitted_job, ray
 
     embedded = tmp_path / "ingest-embedded"
     with ray_session():  # the session's embedded Ray (already initialised: reused, left running)
-        manifest, _ = operations.ingest([str(p) for p in INGEST_INPUTS], str(embedded))
+        manifest, _ = ingest([str(p) for p in INGEST_INPUTS], str(embedded))
 
     cluster_manifest = _manifest(on_cluster)
     _check_ingested(cluster_manifest, INGEST_INPUTS)

@@ -193,8 +193,8 @@ def test_clusters_kind_round_trips_and_checks_its_schema(tmp_path):
 
 
 def test_a_job_may_not_write_into_its_input(tmp_path):
-    from dataprep.dataset.writer import refuse_same_folder
+    from dataprep.dataset.lifecycle import OutputTarget
 
     with pytest.raises(UserError, match="is the input dataset"):
-        refuse_same_folder(str(tmp_path / "ds") + "/", [str(tmp_path / "ds")])
-    refuse_same_folder(str(tmp_path / "other"), [str(tmp_path / "ds")])
+        OutputTarget(str(tmp_path / "ds") + "/").check([str(tmp_path / "ds")])
+    OutputTarget(str(tmp_path / "other")).check([str(tmp_path / "ds")])

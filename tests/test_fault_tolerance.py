@@ -6,7 +6,8 @@ import os
 
 from dataprep.distributed.executor import run_sharded_job
 from dataprep.ingest import IngestJob
-from dataprep.sources import files
+from dataprep.sources import units
+from dataprep.steps import Ingest
 from tests.conftest import DEMO
 
 
@@ -27,11 +28,11 @@ class DyingIngestJob(IngestJob):
 
 
 def test_dead_worker_is_retried_and_output_matches_clean_run(ray_local, tmp_path, monkeypatch):
-    monkeypatch.setattr(files, "CHUNK_BYTES", 150_000)
+    monkeypatch.setattr(units, "MIN_UNIT_BYTES", 150_000)
     inputs = [str(DEMO / "web")]
-    clean, _ = run_sharded_job(IngestJob(inputs, str(tmp_path / "clean")))
+    clean, _ = run_sharded_job(IngestJob(Ingest(inputs=inputs), str(tmp_path / "clean")))
     marker = str(tmp_path / "died")
-    job = DyingIngestJob(inputs, str(tmp_path / "crashy"), marker=marker, victim=3)
+    job = DyingIngestJob(Ingest(inputs=inputs), str(tmp_path / "crashy"), marker=marker, victim=3)
     crashed, _ = run_sharded_job(job)
     assert os.path.exists(marker), "the worker never died: the test did not test anything"
     assert [s.sha256 for s in crashed.shards] == [s.sha256 for s in clean.shards]

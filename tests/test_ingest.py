@@ -9,11 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dataprep import operations
 from dataprep.dataset import open_dataset
 from dataprep.ingest import IngestJob
 from dataprep.sources import files
-from tests.conftest import DEMO
+from dataprep.sources import units
+from dataprep.steps import Ingest
+from tests.conftest import DEMO, ingest
 
 GOOD = [
     {"id": "good-1", "text": "The first good record, between bad ones.", "url": "https://example.org/1"},
@@ -51,7 +52,7 @@ def test_bad_records_are_counted_and_good_ones_kept(ray_local, tmp_path):
                     for i in range(200))
     blob = gzip.compress(full)
     (tmp_path / "truncated.jsonl.gz").write_bytes(blob[: len(blob) // 2])
-    manifest, _ = operations.ingest([str(src), str(tmp_path / "truncated.jsonl.gz")], str(tmp_path / "out"))
+    manifest, _ = ingest([str(src), str(tmp_path / "truncated.jsonl.gz")], str(tmp_path / "out"))
     table = open_dataset(str(tmp_path / "out")).to_table()
     ids = table.column("id").to_pylist()
     for good in ("good-1", "2", "good-4", "crafted.jsonl#"):
@@ -81,11 +82,11 @@ def test_bad_records_are_counted_and_good_ones_kept(ray_local, tmp_path):
 def test_ids_are_stable_and_derived_from_source_and_offset(ray_local, tmp_path):
     (tmp_path / "a").mkdir()
     src = crafted_jsonl(tmp_path / "a" / "crafted.jsonl")
-    operations.ingest([str(src)], str(tmp_path / "one"))
+    ingest([str(src)], str(tmp_path / "one"))
     moved = tmp_path / "elsewhere"
     moved.mkdir()
     (moved / "crafted.jsonl").write_bytes(src.read_bytes())
-    operations.ingest([str(moved / "crafted.jsonl")], str(tmp_path / "two"))
+    ingest([str(moved / "crafted.jsonl")], str(tmp_path / "two"))
     first = open_dataset(str(tmp_path / "one")).to_table().column("id").to_pylist()
     second = open_dataset(str(tmp_path / "two")).to_table().column("id").to_pylist()
     assert first == second
@@ -95,10 +96,10 @@ def test_ids_are_stable_and_derived_from_source_and_offset(ray_local, tmp_path):
 
 
 def test_same_shards_whatever_the_worker_count_and_rerun_reuses_them(ray_local, tmp_path, monkeypatch):
-    monkeypatch.setattr(files, "CHUNK_BYTES", 200_000)  # several units per file
+    monkeypatch.setattr(units, "MIN_UNIT_BYTES", 200_000)  # several units per file
     inputs = [str(DEMO / "web")]
-    m1, _ = operations.ingest(inputs, str(tmp_path / "w1"), workers=1)
-    m2, _ = operations.ingest(inputs, str(tmp_path / "w2"), workers=2)
+    m1, _ = ingest(inputs, str(tmp_path / "w1"), workers=1)
+    m2, _ = ingest(inputs, str(tmp_path / "w2"), workers=2)
     assert len(m1.shards) > 5
     assert [s.sha256 for s in m1.shards] == [s.sha256 for s in m2.shards]
     assert m1.stats == m2.stats
@@ -106,16 +107,16 @@ def test_same_shards_whatever_the_worker_count_and_rerun_reuses_them(ray_local, 
     shard_files = sorted((tmp_path / "w1" / "shards").glob("*.arrow"))
     before = {p: p.stat().st_mtime_ns for p in shard_files}
     manifest_bytes = (tmp_path / "w1" / "manifest.json").read_bytes()
-    m3, reused = operations.ingest(inputs, str(tmp_path / "w1"), workers=2)
+    m3, reused = ingest(inputs, str(tmp_path / "w1"), workers=2)
     assert reused == len(m1.shards)
     assert {p: p.stat().st_mtime_ns for p in shard_files} == before
     assert (tmp_path / "w1" / "manifest.json").read_bytes() == manifest_bytes
 
 
 def test_chunked_jsonl_neither_loses_nor_repeats_lines(ray_local, tmp_path, monkeypatch):
-    whole, _ = operations.ingest([str(DEMO / "web" / "c4_demo.jsonl")], str(tmp_path / "whole"))
-    monkeypatch.setattr(files, "CHUNK_BYTES", 50_001)  # boundaries fall mid-line
-    cut, _ = operations.ingest([str(DEMO / "web" / "c4_demo.jsonl")], str(tmp_path / "cut"))
+    whole, _ = ingest([str(DEMO / "web" / "c4_demo.jsonl")], str(tmp_path / "whole"))
+    monkeypatch.setattr(units, "MIN_UNIT_BYTES", 50_001)  # boundaries fall mid-line
+    cut, _ = ingest([str(DEMO / "web" / "c4_demo.jsonl")], str(tmp_path / "cut"))
     assert len(cut.shards) > 10
     a = open_dataset(str(tmp_path / "whole")).to_table()
     b = open_dataset(str(tmp_path / "cut")).to_table()
@@ -130,10 +131,10 @@ def test_plain_text_by_file_and_by_blank_line_blocks(ray_local, tmp_path, monkey
         pytest.skip("tests/data/tinyshakespeare_head.txt missing")
     text = shakespeare.read_text(encoding="utf-8")
     expected_blocks = [b.strip("\n") for b in text.split("\n\n") if b.strip()]
-    by_file, _ = operations.ingest([str(shakespeare)], str(tmp_path / "file"), fmt="text")
+    by_file, _ = ingest([str(shakespeare)], str(tmp_path / "file"), fmt="text")
     assert by_file.rows == 1
-    monkeypatch.setattr(files, "CHUNK_BYTES", 3_001)
-    blocks, _ = operations.ingest([str(shakespeare)], str(tmp_path / "blocks"), fmt="text", text_split="blank-line")
+    monkeypatch.setattr(units, "MIN_UNIT_BYTES", 3_001)
+    blocks, _ = ingest([str(shakespeare)], str(tmp_path / "blocks"), fmt="text", text_split="blank-line")
     assert len(blocks.shards) > 3
     got = open_dataset(str(tmp_path / "blocks")).to_table().column("text").to_pylist()
     assert got == expected_blocks
@@ -143,7 +144,7 @@ def test_parquet_ingest_counts_wrong_types(ray_local, tmp_path):
     table = pa.table({"id": ["p1", "p2", "p3"], "text": ["Parquet text one.", "", "Parquet text three."],
                       "score": [0.1, 0.2, 0.3]})
     pq.write_table(table, tmp_path / "docs.parquet", row_group_size=2)
-    manifest, _ = operations.ingest([str(tmp_path / "docs.parquet")], str(tmp_path / "out"))
+    manifest, _ = ingest([str(tmp_path / "docs.parquet")], str(tmp_path / "out"))
     assert len(manifest.shards) == 2  # one unit per row group
     out = open_dataset(str(tmp_path / "out")).to_table()
     assert out.column("id").to_pylist() == ["p1", "p3"]
@@ -160,13 +161,13 @@ def test_compressed_inputs_are_decompressed(ray_local, tmp_path, suffix):
     with fsspec.open(str(path), "wb", compression="infer") as handle:
         handle.write(raw)
     assert path.read_bytes() != raw  # really compressed
-    manifest, _ = operations.ingest([str(path)], str(tmp_path / "out"))
+    manifest, _ = ingest([str(path)], str(tmp_path / "out"))
     assert manifest.rows == 280 and manifest.stats["stages"][0]["dropped"] == {}
 
 
 def test_json_array_of_documents(ray_local, tmp_path):
     (tmp_path / "docs.json").write_text(json.dumps(GOOD[:2] + ["not an object"], indent=2), encoding="utf-8")
-    manifest, _ = operations.ingest([str(tmp_path / "docs.json")], str(tmp_path / "out"))
+    manifest, _ = ingest([str(tmp_path / "docs.json")], str(tmp_path / "out"))
     ids = open_dataset(str(tmp_path / "out")).to_table().column("id").to_pylist()
     assert ids == ["good-1", "2"]
     assert manifest.stats["stages"][0]["dropped"] == {"not_an_object": 1}
@@ -177,14 +178,14 @@ def test_folder_under_a_hidden_parent_is_walked(ray_local, tmp_path):
     corpus.mkdir(parents=True)
     (corpus / "songci.jsonl").write_bytes((DEMO / "web" / "songci_zh.jsonl").read_bytes())
     (corpus / ".hidden.jsonl").write_text('{"text": "a hidden file inside the folder is skipped"}\n')
-    manifest, _ = operations.ingest([str(corpus)], str(tmp_path / "out"))
+    manifest, _ = ingest([str(corpus)], str(tmp_path / "out"))
     assert manifest.rows == 280
 
 
 def test_text_field_option_and_long_non_text_fields(ray_local, tmp_path):
     rows = [{"id": "a", "body": "The body field holds the text.", "html": "<p>" + "x" * 300_000 + "</p>"}]
     (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    manifest, _ = operations.ingest([str(tmp_path / "docs.jsonl")], str(tmp_path / "out"), text_field="body",
+    manifest, _ = ingest([str(tmp_path / "docs.jsonl")], str(tmp_path / "out"), text_field="body",
                                     max_chars=1000)
     table = open_dataset(str(tmp_path / "out")).to_table()
     assert table.column("text").to_pylist() == ["The body field holds the text."]
@@ -193,7 +194,7 @@ def test_text_field_option_and_long_non_text_fields(ray_local, tmp_path):
 def test_an_input_edited_in_place_is_not_served_from_old_shards(ray_local, tmp_path):
     src = tmp_path / "docs.jsonl"
     src.write_text(json.dumps({"id": "a", "text": "first version"}) + "\n")
-    operations.ingest([str(src)], str(tmp_path / "out"))
+    ingest([str(src)], str(tmp_path / "out"))
     import os
     import time
 
@@ -201,7 +202,7 @@ def test_an_input_edited_in_place_is_not_served_from_old_shards(ray_local, tmp_p
     src.write_text(json.dumps({"id": "a", "text": "other version"}) + "\n")  # same size
     os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert src.stat().st_size == stat.st_size
-    _, reused = operations.ingest([str(src)], str(tmp_path / "out"))
+    _, reused = ingest([str(src)], str(tmp_path / "out"))
     assert reused == 0
     assert open_dataset(str(tmp_path / "out")).to_table().column("text").to_pylist() == ["other version"]
 
@@ -216,8 +217,8 @@ def test_a_rerun_that_dies_leaves_no_stale_manifest(ray_local, tmp_path):
     from dataprep.distributed.executor import run_sharded_job
     from dataprep.errors import UserError
 
-    operations.ingest([str(DEMO / "web" / "songci_zh.jsonl")], str(tmp_path / "out"))
+    ingest([str(DEMO / "web" / "songci_zh.jsonl")], str(tmp_path / "out"))
     with pytest.raises(Exception, match="killed mid-job"):
-        run_sharded_job(ExplodingIngestJob([str(DEMO / "web" / "c4_demo.jsonl")], str(tmp_path / "out")))
+        run_sharded_job(ExplodingIngestJob(Ingest(inputs=[str(DEMO / "web" / "c4_demo.jsonl")]), str(tmp_path / "out")))
     with pytest.raises(UserError, match="unfinished job"):
         open_dataset(str(tmp_path / "out"))

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from dataprep.cli_errors import console, user_errors
 from dataprep.errors import UserError
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Train GPT-style models from token shards on Ray.")
 
 
@@ -69,7 +69,7 @@ def _absolute(url: str) -> str:
 
 
 @app.command()
-@user_errors(exit_code=2)
+@user_errors
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help="tokens dataset (local path or fsspec URL)"),
     output: Path = typer.Option(..., "-o", "--output", help="run folder: config.yaml, metrics.jsonl, checkpoints/"),
@@ -107,7 +107,7 @@ def pretrain(
 
 
 @app.command("eval")
-@user_errors(exit_code=2)
+@user_errors
 def eval_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest)"),
     data: str = typer.Option(..., "--data", help="tokens dataset to evaluate on"),

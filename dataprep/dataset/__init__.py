@@ -4,7 +4,7 @@ from dataprep.dataset.manifest import MANIFEST_NAME, Manifest, ShardInfo
 from dataprep.dataset.reader import Dataset, open_dataset, read_shard_file
 from dataprep.dataset.schemas import CLUSTERS, DIALOGUES, DOCUMENTS, PREFERENCES, token_dtype, tokens_schema
 from dataprep.dataset.stats import Stats
-from dataprep.dataset.writer import ShardResult, ShardWriter, commit_manifest, shard_name, write_dataset
+from dataprep.dataset.writer import ShardResult, ShardWriter, build_manifest, shard_name, write_dataset
 
 __all__ = [
     "MANIFEST_NAME",
@@ -22,7 +22,7 @@ __all__ = [
     "Stats",
     "ShardResult",
     "ShardWriter",
-    "commit_manifest",
+    "build_manifest",
     "shard_name",
     "write_dataset",
 ]

@@ -1,7 +1,13 @@
-"""Reading dataset folders. Only shards listed in `manifest.json` exist; a folder without one is refused."""
+"""Reading dataset folders. Only shards listed in `manifest.json` exist; a folder without one is refused.
+
+Every shard is checked against the manifest: its size when it is opened, its sha256 when it is read whole
+(hashed from the same bytes that are read: a local shard's memory map, a remote shard's download). A damaged
+or replaced shard is one line naming it, never rows that silently differ from what the job wrote.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterator, Optional, Sequence
 
 import pyarrow as pa
@@ -33,9 +39,11 @@ class Dataset:
             shard = self.shards[shard]
         return storage.join(self.url.rstrip("/"), shard.path)
 
-    def read_shard(self, shard: ShardInfo | int, columns: Optional[Sequence[str]] = None) -> pa.Table:
-        """One shard as a table; local shards are memory-mapped rather than read."""
-        return read_shard_file(self.shard_url(shard), columns)
+    def read_shard(self, shard: ShardInfo | int, columns: Optional[Sequence[str]] = None, verify: bool = True) -> pa.Table:
+        """One shard as a table (local shards are memory-mapped), checked against the manifest."""
+        if isinstance(shard, int):
+            shard = self.shards[shard]
+        return read_shard_file(self.shard_url(shard), columns, expect=shard, verify=verify, dataset=self.url)
 
     def iter_tables(self, columns: Optional[Sequence[str]] = None) -> Iterator[pa.Table]:
         for shard in self.shards:
@@ -54,13 +62,38 @@ class Dataset:
         return self.manifest.sha256()
 
 
-def read_shard_file(url: str, columns: Optional[Sequence[str]] = None) -> pa.Table:
+class DamagedShard(UserError):
+    """A shard whose bytes are not the ones its manifest lists."""
+
+
+def _check_size(actual: int, expect: ShardInfo, dataset: str) -> None:
+    if actual != expect.bytes:
+        raise DamagedShard(f"shard {expect.path} of {dataset} has {actual:,} bytes but its manifest lists "
+                           f"{expect.bytes:,}; the dataset is damaged: re-run the job that wrote it or restore the file")
+
+
+def check_sha256(data, expect: ShardInfo, dataset: str) -> None:
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expect.sha256:
+        raise DamagedShard(f"shard {expect.path} of {dataset} does not match its manifest (sha256 {digest[:12]}, "
+                           f"expected {expect.sha256[:12]}); re-run the job that wrote it or restore the file")
+
+
+def read_shard_file(url: str, columns: Optional[Sequence[str]] = None, expect: Optional[ShardInfo] = None,
+                    verify: bool = True, dataset: str = "") -> pa.Table:
+    """Read an Arrow IPC shard; with `expect`, check its size and (when `verify`) its sha256 first."""
     fs, path = storage.resolve(url)
-    if storage.is_local(fs):
-        source = pa.memory_map(path, "r")
-    else:
-        source = pa.py_buffer(fs.cat_file(path))
-    table = pa.ipc.open_file(source).read_all()
+    try:
+        # A local shard is memory-mapped: the buffer is a view of the file, hashed and read without a copy.
+        data = pa.memory_map(path, "r").read_buffer() if storage.is_local(fs) else pa.py_buffer(fs.cat_file(path))
+    except FileNotFoundError:
+        where = f" of {dataset}" if dataset else ""
+        raise DamagedShard(f"shard {expect.path if expect else url}{where} is missing; the dataset is incomplete") from None
+    if expect is not None:
+        _check_size(data.size, expect, dataset or url)
+        if verify:
+            check_sha256(memoryview(data), expect, dataset or url)
+    table = pa.ipc.open_file(data).read_all()
     return table.select(list(columns)) if columns else table
 
 
@@ -79,6 +112,8 @@ def open_dataset(url: str, kind: Optional[str | Sequence[str]] = None) -> Datase
                 f"{url} has no {MANIFEST_NAME}: it is an unfinished job or not a dataset; re-run the job that writes it"
             ) from None
         raise UserError(f"dataset {url} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{url} is not a dataset folder") from None
     try:
         manifest = Manifest.from_bytes(data)
     except ValueError as exc:

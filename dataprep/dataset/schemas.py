@@ -58,10 +58,23 @@ def token_dtype(vocab_size: int) -> pa.DataType:
     return pa.uint16() if vocab_size <= 1 << 16 else pa.uint32()
 
 
-def tokens_schema(vocab_size: int, with_loss_mask: bool = False) -> pa.Schema:
-    fields = [("id", pa.string()), ("tokens", pa.large_list(token_dtype(vocab_size)))]
-    if with_loss_mask:
-        fields.append(("loss_mask", pa.large_list(pa.uint8())))
+def tokens_schema(vocab_size: int, layout: str = "documents") -> pa.Schema:
+    """The one token schema, by the kind of dataset that was tokenized (the layout):
+
+    - documents:   id, tokens
+    - dialogues:   id, tokens, loss_mask
+    - preferences: id, tokens, loss_mask, rejected_tokens, rejected_loss_mask, prompt_tokens
+    """
+    ids = pa.large_list(token_dtype(vocab_size))
+    mask = pa.large_list(pa.uint8())
+    fields = [("id", pa.string()), ("tokens", ids)]
+    if layout == "dialogues":
+        fields.append(("loss_mask", mask))
+    elif layout == "preferences":
+        fields += [("loss_mask", mask), ("rejected_tokens", ids), ("rejected_loss_mask", mask),
+                   ("prompt_tokens", pa.uint32())]
+    elif layout != "documents":
+        raise ValueError(f"unknown token layout {layout!r}")
     return pa.schema(fields)
 
 

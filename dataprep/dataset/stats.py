@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BINS_PER_OCTAVE = 8
+MAX_FILE_NAMES = 100  # skipped files listed per reason; the count covers the rest
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 
 
@@ -89,6 +90,20 @@ class Stats:
     lang: Counter = field(default_factory=Counter)
     counters: Counter = field(default_factory=Counter)
     histograms: dict[str, Counter] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)  # reason -> {"count": n, "names": [...]}: skipped input files
+
+    def skip_file(self, reason: str, name: str) -> None:
+        """An input file that gave no records (or lost some): counted, and named up to MAX_FILE_NAMES per reason."""
+        self._add_files(reason, 1, [name])
+
+    def _add_files(self, reason: str, count: int, names: list[str]) -> None:
+        entry = self.files.setdefault(reason, {"count": 0, "names": []})
+        entry["count"] += count
+        entry["names"] = sorted(set(entry["names"]) | set(names))[:MAX_FILE_NAMES]
+
+    @property
+    def files_skipped(self) -> int:
+        return sum(e["count"] for e in self.files.values())
 
     def stage(self, name: str) -> StageCount:
         for stage in self.stages:
@@ -115,6 +130,8 @@ class Stats:
         self.counters.update(other.counters)
         for name, hist in other.histograms.items():
             self.histograms.setdefault(name, Counter()).update(hist)
+        for reason, entry in other.files.items():
+            self._add_files(reason, entry["count"], entry["names"])
         return self
 
     @classmethod
@@ -132,7 +149,7 @@ class Stats:
         return self
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "stages": [s.to_json() for s in self.stages],
             "lang": dict(sorted(self.lang.items(), key=lambda kv: (-kv[1], kv[0]))),
             "counters": dict(sorted(self.counters.items())),
@@ -140,6 +157,9 @@ class Stats:
                 name: {str(k): v for k, v in sorted(hist.items())} for name, hist in sorted(self.histograms.items())
             },
         }
+        if self.files:
+            data["files"] = {reason: dict(self.files[reason]) for reason in sorted(self.files)}
+        return data
 
     @classmethod
     def from_json(cls, data: dict | None) -> "Stats":
@@ -152,4 +172,5 @@ class Stats:
                 name: Counter({int(k): v for k, v in hist.items()})
                 for name, hist in data.get("histograms", {}).items()
             },
+            files={reason: {"count": e["count"], "names": list(e["names"])} for reason, e in data.get("files", {}).items()},
         )

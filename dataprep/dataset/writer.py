@@ -17,10 +17,9 @@ from typing import Any, Iterable, Optional
 import pyarrow as pa
 
 from dataprep.dataset import storage
-from dataprep.dataset.manifest import MANIFEST_NAME, Manifest, ShardInfo, schema_to_json
+from dataprep.dataset.manifest import Manifest, ShardInfo, schema_to_json
 from dataprep.dataset.schemas import check_schema
 from dataprep.dataset.stats import Stats
-from dataprep.errors import UserError
 
 ROWS_PER_BATCH = 8192
 RECEIPT_SUFFIX = ".done.json"
@@ -118,26 +117,7 @@ class ShardWriter:
         return result
 
 
-def uncommit(url: str) -> None:
-    """Remove a folder's manifest before a job rewrites its shards, so no reader ever sees an old manifest over
-    new shards (a crashed re-run then leaves an unfinished folder, never a silently mixed dataset)."""
-    fs, root = storage.resolve(url)
-    path = storage.join(root, MANIFEST_NAME)
-    if fs.exists(path):
-        fs.rm(path)
-
-
-def refuse_same_folder(out_url: str, input_urls) -> None:
-    """A job may not write into the dataset it reads."""
-    out_fs, out_path = storage.resolve(out_url)
-    for url in input_urls:
-        fs, path = storage.resolve(url)
-        if type(fs) is type(out_fs) and path.rstrip("/") == out_path.rstrip("/"):
-            raise UserError(f"the output {out_url} is the input dataset; write to another folder")
-
-
-def commit_manifest(
-    url: str,
+def build_manifest(
     kind: str,
     schema: pa.Schema,
     results: Iterable[ShardResult],
@@ -146,7 +126,7 @@ def commit_manifest(
     extra_stats: Optional[dict[str, Any]] = None,
     stats: Optional[Stats] = None,
 ) -> Manifest:
-    """Write `manifest.json` last and atomically; the dataset exists from this moment on.
+    """The manifest of a finished job's shards (ordered by index). The output lifecycle writes it, last.
 
     `stats` replaces the merge of the shards' own stats when the caller knows better (a global stage).
     """
@@ -161,16 +141,13 @@ def commit_manifest(
     stats_json = stats.to_json()
     if extra_stats:
         stats_json.update(extra_stats)
-    manifest = Manifest(
+    return Manifest(
         kind=kind,
         schema=schema_to_json(schema),
         shards=[r.info for r in ordered],
         stats=stats_json,
         provenance=provenance,
     )
-    fs, root = storage.resolve(url)
-    storage.atomic_write(fs, storage.join(root, MANIFEST_NAME), manifest.to_bytes())
-    return manifest
 
 
 def write_dataset(
@@ -186,11 +163,15 @@ def write_dataset(
 
     Token tables may carry a `tokens` count per shard through their row lengths; it is filled in here.
     """
+    from dataprep.dataset.lifecycle import OutputTarget
+
     tables = list(tables)
     if schema is None:
         if not tables:
             raise ValueError("write_dataset needs a schema when there are no tables")
         schema = tables[0].schema
+    target = OutputTarget(url)
+    target.begin("write_dataset")
     writer = ShardWriter(url, kind, schema, job_key="write_dataset", compression=compression)
     results = []
     for index, table in enumerate(tables):
@@ -200,4 +181,4 @@ def write_dataset(
         shard_stats = Stats()
         shard_stats.record_stage("write", table.num_rows, table.num_rows)
         results.append(writer.write(index, table, shard_stats, tokens=tokens))
-    return commit_manifest(url, kind, schema, results, provenance or {}, stats=stats)
+    return target.commit(build_manifest(kind, schema, results, provenance or {}, stats=stats))

@@ -1,4 +1,8 @@
-"""The settings of one deduplication run, validated once, with the LSH bands and rows derived from them."""
+"""The algorithm's settings for one deduplication run, with the LSH bands and rows derived from them.
+
+The user-facing parameters, their ranges and help, live in the dedup step's model (`dataprep.steps.dedup`),
+which builds this object; nothing here re-validates them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dataprep.dedup.lsh import optimal_params
-from dataprep.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -21,12 +24,6 @@ class DedupParams:
     rows: int = field(default=0)
 
     def __post_init__(self):
-        if not 0.0 < self.threshold < 1.0:
-            raise UserError(f"--threshold must be between 0 and 1 (exclusive), not {self.threshold}")
-        if not 2 <= self.num_perm <= 4096:
-            raise UserError(f"--num-perm must be between 2 and 4096, not {self.num_perm}")
-        if not 1 <= self.ngram <= 64:
-            raise UserError(f"--ngram must be between 1 and 64, not {self.ngram}")
         if not self.bands:
             bands, rows = optimal_params(self.threshold, self.num_perm)
             object.__setattr__(self, "bands", bands)

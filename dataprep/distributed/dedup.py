@@ -42,12 +42,12 @@ import pyarrow.compute as pc
 import ray
 
 from dataprep.version import code_version
-from dataprep.dataset import storage
-from dataprep.dataset.manifest import MANIFEST_NAME, Manifest
+from dataprep.dataset.manifest import Manifest
 from dataprep.dataset.reader import open_dataset, read_shard_file
 from dataprep.dataset.schemas import CLUSTERS
 from dataprep.dataset.stats import Stats
-from dataprep.dataset.writer import ShardResult, ShardWriter, commit_manifest
+from dataprep.dataset.lifecycle import OutputTarget
+from dataprep.dataset.writer import ShardResult, ShardWriter, build_manifest
 from dataprep.dedup import components as cc
 from dataprep.dedup import minhash
 from dataprep.dedup.features import batch_bounds, compute
@@ -134,9 +134,9 @@ def _at_larger_end(P: int, src: np.ndarray, dst: np.ndarray) -> list[dict]:
 
 
 # -- layer 1: signatures -----------------------------------------------------------------------------------
-def _sign(url: str, shard: int, params: DedupParams, P: int) -> list:
+def _sign(url: str, shard: int, params: DedupParams, P: int, info=None, dataset: str = "") -> list:
     mem = _Memory()
-    table = read_shard_file(url, columns=["id", "text"])
+    table = read_shard_file(url, columns=["id", "text"], expect=info, dataset=dataset)
     perms = minhash.permutations(params.num_perm, params.seed)
     band_parts: list[list[dict]] = [[] for _ in range(P)]
     exact_parts: list[list[dict]] = [[] for _ in range(P)]
@@ -306,7 +306,7 @@ def _choose(P: int, index: int, clusters: Optional[ShardWriter], *pieces: dict) 
 
 
 # -- layer 5: output shards --------------------------------------------------------------------------------
-def _write(writer: ShardWriter, url: str, shard: int, P: int, exact: bool, *pieces: dict) -> dict:
+def _write(writer: ShardWriter, url: str, shard: int, P: int, exact: bool, info, dataset: str, *pieces: dict) -> dict:
     mem = _Memory(pieces)
     done = writer.completed(shard)
     if done is not None:
@@ -316,7 +316,7 @@ def _write(writer: ShardWriter, url: str, shard: int, P: int, exact: bool, *piec
     near_nodes = _concat(list(near_pieces), "node")
     exact_rows = np.unique(exact_nodes[_shard_of(exact_nodes) == shard] & np.int64(0xFFFFFFFF))
     near_rows = np.unique(near_nodes[_shard_of(near_nodes) == shard] & np.int64(0xFFFFFFFF))
-    table = read_shard_file(url)
+    table = read_shard_file(url, expect=info, dataset=dataset)
     keep = np.ones(table.num_rows, dtype=bool)
     keep[exact_rows] = False
     after_exact = int(keep.sum())
@@ -376,6 +376,7 @@ def run_dedup(
     keep_clusters: Optional[str] = None,
     rows_per_partition: int = ROWS_PER_PARTITION,
     partitions: Optional[int] = None,
+    progress: bool = True,
 ) -> DedupSummary:
     """Deduplicate the documents dataset at `in_url` into `out_url` (inside a Ray session)."""
     ds = open_dataset(in_url, kind="documents")
@@ -389,34 +390,44 @@ def run_dedup(
     job_key = hashlib.sha256(json.dumps(
         {"job": "dedup", "params": params.to_json(), "input": ds.manifest_sha256(), "version": code_version()},
         sort_keys=True).encode()).hexdigest()
+    main = OutputTarget(out_url)
+    targets = [main] + ([OutputTarget(keep_clusters, "--keep-clusters")] if keep_clusters else [])
+    for t in targets:
+        t.check([in_url], others=[o for o in targets if o is not t])
     writer = ShardWriter(out_url, "documents", ds.schema, job_key, compression="zstd")
     launch = _Launcher(workers)
     shard_urls = [ds.shard_url(i) for i in range(N)]
     clusters = None
     if keep_clusters:
-        if _same_folder(keep_clusters, out_url) or _same_folder(keep_clusters, in_url):
-            raise UserError(f"--keep-clusters {keep_clusters} must be a folder of its own, not the input or output")
-        # Un-commit an earlier clusters dataset there first: its shards may be rewritten below, and until this
-        # run's manifest lands (last) the folder must not read as a dataset.
-        fs, root = storage.resolve(keep_clusters)
-        if fs.exists(storage.join(root, MANIFEST_NAME)):
-            fs.rm(storage.join(root, MANIFEST_NAME))
         # Shard i holds the components of partition i, so a shard's receipt is valid only for the same P.
         clusters_key = hashlib.sha256(json.dumps({"job": CLUSTERS_STAGE, "dedup": job_key, "partitions": P},
                                                  sort_keys=True).encode()).hexdigest()
         clusters = ShardWriter(keep_clusters, "clusters", CLUSTERS, clusters_key, compression="zstd")
+    for t in targets:
+        t.begin(job_key)
+    try:
+        return _dedup_layers(ds, in_url, out_url, params, P, N, rows, writer, clusters, launch, shard_urls, targets,
+                             progress)
+    finally:
+        for t in targets:
+            t.release()
+
+
+def _dedup_layers(ds, in_url, out_url, params, P, N, rows, writer, clusters, launch, shard_urls, targets, progress):
+    def gathered(refs, label, last=False):
+        return gather(refs, label, enabled=progress, final_line=last)
 
     clock = _Clock()
     # 1. signatures, band keys, exact hashes, ids: 3P pieces per shard.
-    signed = [launch(_sign, 3 * P + 1, url, i, params, P) for i, url in enumerate(shard_urls)]
-    sign_info = gather([s[-1] for s in signed], "dedup: signatures")
+    signed = [launch(_sign, 3 * P + 1, url, i, params, P, ds.shards[i], in_url) for i, url in enumerate(shard_urls)]
+    sign_info = gathered([s[-1] for s in signed], "dedup: signatures")
     clock.lap("sign")
 
     # 2. candidate edges from band buckets and exact-hash groups.
     banded = [launch(_band, P + 1, params, P, *[s[p] for s in signed]) for p in range(P)]
     exacted = [launch(_exact, 2 * P + 1, P, *[s[P + p] for s in signed]) for p in range(P)] if params.exact else []
-    band_info = gather([b[-1] for b in banded], "dedup: band buckets")
-    exact_info = gather([e[-1] for e in exacted], "dedup: exact hashes")
+    band_info = gathered([b[-1] for b in banded], "dedup: band buckets")
+    exact_info = gathered([e[-1] for e in exacted], "dedup: exact hashes")
     clock.lap("band_exact")
 
     # 3. connected components: large-star / small-star until neither changes the edge set.
@@ -425,7 +436,7 @@ def run_dedup(
     total_edges = sum(i["edges"] for i in band_info) + sum(i["exact_removed"] for i in exact_info)
     while total_edges:
         ls = [launch(_large_star, P + 1, P, *layer[p]) for p in range(P)]
-        ls_info = gather([t[-1] for t in ls], f"dedup: components round {rounds + 1}")
+        ls_info = gathered([t[-1] for t in ls], f"dedup: components round {rounds + 1}")
         fps.append(_sum_fp(ls_info))
         cc_peaks += ls_info
         if len(fps) >= 3 and fps[-1] == fps[-2] == fps[-3]:
@@ -446,8 +457,8 @@ def run_dedup(
         attached = [launch(_attach, P + 1, P, len(layer[p]), *layer[p], *[s[2 * P + p] for s in signed])
                     for p in range(P)]
         chosen = [launch(_choose, P + 1, P, p, clusters, *[a[p] for a in attached]) for p in range(P)]
-        attach_info = gather([a[-1] for a in attached], "dedup: attach ids")
-        choose_info = gather([c[-1] for c in chosen], "dedup: choose survivors")
+        attach_info = gathered([a[-1] for a in attached], "dedup: attach ids")
+        choose_info = gathered([c[-1] for c in chosen], "dedup: choose survivors")
     else:
         attach_info, choose_info, chosen = [], [], []  # no duplicates: a clusters dataset without shards
     del signed, banded, layer
@@ -460,8 +471,8 @@ def run_dedup(
         exact_pieces = [e[P + i % P] for e in exacted] or [empty]
         near_pieces = [c[i % P] for c in chosen] or [empty]
         exact_pieces = (exact_pieces + [empty] * P)[:P]
-        written.append(launch(_write, 1, writer, url, i, P, params.exact, *exact_pieces, *near_pieces)[0])
-    write_info = gather(written, "dedup: write shards")
+        written.append(launch(_write, 1, writer, url, i, P, params.exact, ds.shards[i], in_url, *exact_pieces, *near_pieces)[0])
+    write_info = gathered(written, "dedup: write shards", last=True)
     clock.lap("write")
     results = [ShardResult.from_json(w["result"]) for w in write_info]
 
@@ -488,10 +499,10 @@ def run_dedup(
         "config": params.to_json(), "code_version": code_version(),
     }
     if clusters is not None:  # committed before the documents, so a committed output means a finished job
-        _commit_clusters(clusters, [ShardResult.from_json(i["result"]) for i in choose_info], dedup_stats,
-                         {**provenance, "job": CLUSTERS_STAGE, "output": out_url})
-    manifest = commit_manifest(out_url, "documents", ds.schema, results, provenance, history=history,
-                               extra_stats={"dedup": dedup_stats})
+        targets[1].commit(_clusters_manifest(clusters, [ShardResult.from_json(i["result"]) for i in choose_info],
+                                             dedup_stats, {**provenance, "job": CLUSTERS_STAGE, "output": out_url}))
+    manifest = targets[0].commit(build_manifest("documents", ds.schema, results, provenance, history=history,
+                                                extra_stats={"dedup": dedup_stats}))
     memory = {
         "sign": _peak(sign_info), "band": _peak(band_info), "exact": _peak(exact_info), "components": _peak(cc_peaks),
         "attach": _peak(attach_info), "choose": _peak(choose_info), "write": _peak(write_info),
@@ -501,7 +512,7 @@ def run_dedup(
     return DedupSummary(manifest, skipped, {**dedup_stats, **run_info}, memory)
 
 
-def _commit_clusters(writer: ShardWriter, results: list[ShardResult], dedup: dict, provenance: dict) -> Manifest:
+def _clusters_manifest(writer: ShardWriter, results: list[ShardResult], dedup: dict, provenance: dict) -> Manifest:
     """The `clusters` dataset's manifest, written last: a stage with its rows, and the cluster-size histogram."""
     rows = sum(r.info.rows for r in results)
     stats = Stats()
@@ -512,13 +523,8 @@ def _commit_clusters(writer: ShardWriter, results: list[ShardResult], dedup: dic
         "cluster_sizes": dedup["cluster_sizes"],  # {members: clusters of that size}
         "largest": max((int(k) for k in dedup["cluster_sizes"]), default=0),
     }
-    return commit_manifest(writer.url, "clusters", writer.schema, results, provenance, stats=stats,
-                           extra_stats={"clusters": section})
-
-
-def _same_folder(a: str, b: str) -> bool:
-    (fs_a, path_a), (fs_b, path_b) = storage.resolve(a), storage.resolve(b)
-    return fs_a.unstrip_protocol(path_a) == fs_b.unstrip_protocol(path_b)
+    return build_manifest("clusters", writer.schema, results, provenance, stats=stats,
+                          extra_stats={"clusters": section})
 
 
 class _Clock:

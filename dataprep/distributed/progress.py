@@ -1,23 +1,20 @@
-"""Progress bars for work that runs as plain Ray tasks (Ray Data draws its own)."""
+"""Progress for work that runs as plain Ray tasks (the dedup layers): the same reporter as every job."""
 
 from __future__ import annotations
 
-import sys
-
 import ray
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dataprep.progress import JobProgress
 
 
-def gather(refs: list, label: str) -> list:
-    """`ray.get(refs)`, drawing a bar on stderr that advances as tasks finish (only on a terminal)."""
-    if not refs or not sys.stderr.isatty():
-        return ray.get(refs)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-        task = progress.add_task(label, total=len(refs))
+def gather(refs: list, label: str, enabled: bool = True, final_line: bool = False) -> list:
+    """`ray.get(refs)`, advancing a progress reporter as tasks finish."""
+    if not refs:
+        return []
+    with JobProgress(label, len(refs), unit="tasks", enabled=enabled, final_line=final_line) as progress:
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.25)
-            progress.advance(task, len(ready))
+            if ready:
+                progress.advance(len(ready))
     return ray.get(refs)

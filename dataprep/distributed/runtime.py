@@ -1,15 +1,23 @@
-"""Starting or joining Ray. Every dataprep command goes through `ray_session`."""
+"""Starting or joining Ray: the one module every `dataprep` and `training` command goes through.
+
+Checks first, then Ray: an `--address` is probed with a plain TCP connect (5 s) before `ray.init`, so an
+unreachable cluster is one line naming the address, never a minute of C++ log lines. Ray's own chatter stays in
+its session folder (`--verbose` shows workers' logs): token authentication is kept on (Ray's default) but set
+explicitly so Ray does not announce it on every command.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import socket
 from typing import Iterator, Optional
-
-import ray
+from urllib.parse import urlsplit
 
 from dataprep.errors import UserError
+
+CONNECT_TIMEOUT_S = 5.0
 
 
 def resolve_address(address: Optional[str]) -> Optional[str]:
@@ -17,43 +25,85 @@ def resolve_address(address: Optional[str]) -> Optional[str]:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
-@contextlib.contextmanager
-def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None) -> Iterator[None]:
-    """Join the cluster at `address`, or start an embedded local Ray sized to this machine.
-
-    A session opened inside an already-initialised Ray (tests, job entry points) reuses it and leaves it running.
-    """
-    if ray.is_initialized():
-        yield
+def check_reachable(address: str) -> None:
+    """Refuse, in one line, an address nothing answers on. `auto` and `local` are Ray's own words: left to it."""
+    if address in ("auto", "local"):
         return
+    target = address if "://" in address else f"tcp://{address}"
+    parts = urlsplit(target)
+    host, port = parts.hostname, parts.port
+    if not host or not port:
+        raise UserError(f"--address {address!r} is not HOST:PORT (for example 127.0.0.1:6379)")
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(
+            f"cannot reach the Ray cluster at {address}: {reason}; is it running? (`ray status --address {address}`)"
+        ) from None
+
+
+def quiet_ray_logging(verbose: bool = False) -> None:
+    os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, stated so it is not announced each time
+    if not verbose:
+        # When one task fails, the results of its siblings that were never fetched are errors too; the first
+        # one is the user's message, the others would only repeat it as log lines.
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+    level = logging.INFO if verbose else logging.WARNING
+    for name in ("ray", "ray.data", "ray.train", "ray.tune"):
+        logging.getLogger(name).setLevel(level)
+
+
+def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, verbose: bool = False) -> bool:
+    """Join `address` (checked first) or start a local Ray sized to this machine. Returns whether a cluster was joined."""
+    import ray
+
     address = resolve_address(address)
-    kwargs = dict(logging_level=logging.WARNING, log_to_driver=True)
+    if address:
+        check_reachable(address)
+    if ray.is_initialized():
+        return bool(address)
+    quiet_ray_logging(verbose)
+    level = logging.INFO if verbose else logging.WARNING
     try:
         if address:
-            ray.init(address=address, **kwargs)
+            ray.init(address=address, logging_level=level, log_to_driver=verbose)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **kwargs)
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, logging_level=level,
+                     log_to_driver=verbose)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        if not address:
-            raise
         hint = "is the cluster running?"
-        if os.environ.get("RAY_AUTH_MODE") != "token":
-            hint += " Clusters use token auth by default: export RAY_AUTH_MODE=token (token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+        if address and os.environ.get("RAY_AUTH_MODE") == "token" and "token" in str(exc).lower():
+            hint = "clusters use token auth: put the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"cannot connect to Ray at {address}: {first}; {hint}") from None
+        raise UserError(f"cannot start or join Ray at {address or 'this machine'}: {first}; {hint}") from None
     configure_data_context()
+    return bool(address)
+
+
+@contextlib.contextmanager
+def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, verbose: bool = False) -> Iterator[None]:
+    """Ray for the length of a command. A session opened inside an already-initialised Ray (tests, job entry
+    points) reuses it and leaves it running."""
+    import ray
+
+    owned = not ray.is_initialized()
+    start_ray(address, num_cpus, verbose)
     try:
         yield
     finally:
-        ray.shutdown()
+        if owned and ray.is_initialized():
+            ray.shutdown()
 
 
 def configure_data_context() -> None:
+    import ray
+
     ctx = ray.data.DataContext.get_current()
     # Our units are already sized; keep Ray Data from re-splitting or reordering them.
     ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = True
-    # Ray Data's per-dataset INFO lines ("Starting execution...", "Data sink ... finished") drown our own
-    # output; its progress bars stay.
+    # Our own progress line reports shards, rows and MB/s; Ray Data's bars would print "tqdm is not installed".
+    ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Optional, Union
 
+from dataprep.sources import json_records
+
 Messages = list[dict[str, str]]
 Parsed = Union[Messages, str]  # the messages, or a rejection reason
 
@@ -124,3 +126,7 @@ def check_turns(messages: Messages, need_assistant: bool = True) -> Parsed:
     if need_assistant and len(body) < 2:
         return "no_assistant_turn"
     return messages
+
+
+SOURCE = json_records.chat_source("dialogue", "dialogues", parse_dialogue,
+                                  "chat records (OpenAI messages, ShareGPT, KdConv turns, Alpaca) in JSONL or a JSON array")

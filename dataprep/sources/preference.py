@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any, Union
 
+from dataprep.sources import json_records
+
 from dataprep.sources.dialogue import Messages, check_turns, make_message, messages_from_list
 
 Parsed = Union[tuple[Messages, Messages, Messages], str]
@@ -113,3 +115,7 @@ def assemble(prompt, chosen, rejected) -> Parsed:
     if chosen == rejected:
         return "identical_responses"
     return prompt, chosen, rejected
+
+
+SOURCE = json_records.chat_source("preference", "preferences", parse_preference,
+                                  "preference pairs (hh-rlhf transcripts, trl prompt/chosen/rejected, LLaMA-Factory) in JSONL or JSON")

@@ -13,6 +13,7 @@ import pyarrow as pa
 from dataprep.dataset.schemas import DOCUMENTS
 from dataprep.dataset.stats import Stats
 from dataprep.langid import detect
+from dataprep.sources.builder import RecordBuilder
 
 MAX_DOC_CHARS = 1_000_000  # longer "documents" are dumps, logs or binary blobs, not prose
 # Control characters other than tab/newline/CR: a few are noise, many mean binary content.
@@ -21,8 +22,9 @@ BINARY_CONTROL_FRACTION = 0.01
 
 
 def decode_utf8(raw: bytes) -> Optional[str]:
+    """The text of UTF-8 bytes (a leading byte-order mark dropped), or None when they are not UTF-8."""
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         return None
 
@@ -41,19 +43,12 @@ def text_problem(text: Any, max_chars: int = MAX_DOC_CHARS) -> Optional[str]:
     return None
 
 
-class DocumentBuilder:
+class DocumentBuilder(RecordBuilder):
     """Accumulates good documents column by column and counts the rejected ones."""
 
     def __init__(self, stage: str = "ingest", max_chars: int = MAX_DOC_CHARS):
-        self.stage = stage
-        self.max_chars = max_chars
+        super().__init__(stage, max_chars)
         self.columns: dict[str, list] = {name: [] for name in DOCUMENTS.names}
-        self.seen = 0
-        self.dropped: Counter = Counter()
-
-    def reject(self, reason: str, count: int = 1) -> None:
-        self.seen += count
-        self.dropped[reason] += count
 
     def add(self, id: Any, text: Any, source: str, url: Any = None, lang: Any = None, meta: Any = None) -> bool:
         self.seen += 1
@@ -71,12 +66,12 @@ class DocumentBuilder:
         self.columns["url"].append(url)
         self.columns["lang"].append(lang if isinstance(lang, str) and lang else detect(text))
         self.columns["meta"].append(json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None)
+        self.kept += 1
         return True
 
     def finish(self) -> tuple[pa.Table, Stats]:
         table = pa.table(self.columns, schema=DOCUMENTS)
-        stats = Stats()
-        stats.record_stage(self.stage, self.seen, table.num_rows, self.dropped)
+        stats = self._stats(table.num_rows)
         add_document_stats(table, stats)
         return table, stats
 

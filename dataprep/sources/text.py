@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Literal
 
 from dataprep.dataset import storage
+from dataprep.params import Opt, Params
 from dataprep.sources import files
 from dataprep.sources.files import byte_ranges, iter_lines, open_input
 from dataprep.sources.records import DocumentBuilder, decode_utf8
+from dataprep.sources.source import Source
 
 
-def plan(url: str, source: str, split: str = "file") -> list[dict]:
-    if split == "file":
-        return [{"format": "text", "url": url, "source": source, "split": "file", "start": 0, "end": -1}]
-    return [
-        {"format": "text", "url": url, "source": source, "split": "blank-line", "start": s, "end": e}
-        for s, e in block_aligned_ranges(url)
-    ]
+class TextOptions(Params):
+    text_split: Literal["file", "blank-line"] = Opt("file", "Plain text: one document per `file`, or per "
+                                                           "`blank-line` separated block.")
 
 
-def read(unit: dict, builder: DocumentBuilder) -> None:
+def plan(file: files.InputFile, opts, unit_bytes: int) -> list[dict]:
+    base = {"format": "text", "url": file.url, "source": file.name, "encoding": file.encoding}
+    if opts.text_split == "file":
+        return [{**base, "split": "file", "start": 0, "end": -1}]
+    return [{**base, "split": "blank-line", "start": s, "end": e} for s, e in block_aligned_ranges(file, unit_bytes)]
+
+
+def read(unit: dict, builder: DocumentBuilder, opts) -> None:
     if unit["split"] == "file":
         _read_file(unit, builder)
     else:
@@ -26,12 +32,14 @@ def read(unit: dict, builder: DocumentBuilder) -> None:
 
 
 def _read_file(unit: dict, builder: DocumentBuilder) -> None:
+    handle = open_input(unit["url"], unit.get("encoding", "utf-8"))
     try:
-        with open_input(unit["url"]) as handle:
-            raw = handle.read()
+        raw = handle.read()
     except files.DAMAGED_STREAM:
-        builder.reject("truncated_file")
+        builder.damaged(unit, handle)
         return
+    finally:
+        handle.close()
     text = decode_utf8(raw)
     if text is None:
         builder.reject("invalid_utf8")
@@ -54,8 +62,9 @@ def _read_blocks(unit: dict, builder: DocumentBuilder) -> None:
                 builder.add(f"{source}#{block_start}", text.strip("\r\n"), source)
         block.clear()
 
+    stream = open_input(unit["url"], unit.get("encoding", "utf-8"))
     try:
-        for offset, line in iter_lines(unit["url"], unit["start"], unit["end"]):
+        for offset, line in iter_lines(unit["url"], unit["start"], unit["end"], stream=stream):
             if not line.strip():
                 flush()
                 continue
@@ -63,16 +72,19 @@ def _read_blocks(unit: dict, builder: DocumentBuilder) -> None:
                 block_start = offset
             block.append(line)
     except files.DAMAGED_STREAM:
-        builder.reject("truncated_file")
+        flush()
+        builder.damaged(unit, stream)
+    finally:
+        stream.close()
     flush()
 
 
-def block_aligned_ranges(url: str) -> list[tuple[int, int]]:
+def block_aligned_ranges(file: files.InputFile, unit_bytes: int) -> list[tuple[int, int]]:
     """Byte ranges whose boundaries sit right after a blank line, so no block straddles two ranges."""
-    ranges = byte_ranges(url)
+    ranges = byte_ranges(file, unit_bytes)
     if len(ranges) == 1:
         return ranges
-    fs, path = storage.resolve(url)
+    fs, path = storage.resolve(file.url)
     cuts = [0]
     with fs.open(path, "rb") as handle:
         for start, _ in ranges[1:]:
@@ -102,3 +114,7 @@ def _next_block_boundary(handle, position: int, window: int = 1 << 16):
             return base - len(carry) + min(hits)
         carry = buf[-2:]
         base += len(data)
+
+
+SOURCE = Source("text", "documents", (".txt", ".md", ".text"), plan, read,
+                "plain text, one document per file or per blank-line block", options=TextOptions)

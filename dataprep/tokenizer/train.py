@@ -16,6 +16,7 @@ import hashlib
 import json
 import io
 import os
+import re
 from typing import Any, Optional
 
 import sentencepiece as spm
@@ -27,7 +28,6 @@ from dataprep.tokenizer.model import from_bytes
 from dataprep.tokenizer.sample import sample_texts, training_sentences
 
 DEFAULT_SAMPLE_BYTES = 100_000_000
-MODEL_TYPES = ("bpe", "unigram")
 
 
 def trainer_options(vocab_size: int, model_type: str, character_coverage: float, threads: int) -> dict:
@@ -48,6 +48,34 @@ def trainer_options(vocab_size: int, model_type: str, character_coverage: float,
     )
 
 
+def written_by_us(model_prefix: str) -> bool:
+    """PREFIX.model was written by this tool when PREFIX.json beside it records the model's sha256."""
+    fs, root = storage.resolve(model_prefix)
+    try:
+        description = json.loads(fs.cat_file(root + ".json"))
+        return description.get("sha256") == hashlib.sha256(fs.cat_file(root + ".model")).hexdigest()
+    except (FileNotFoundError, OSError, ValueError, AttributeError):
+        return False
+
+
+_REQUIRED_CHARS = re.compile(r"smaller than required_chars\. (\d+) vs (\d+)")
+_TOO_HIGH = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
+
+
+def explain_failure(message: str, character_coverage: float) -> str:
+    """sentencepiece's advice in our flags' words (it names its own options: --character_coverage)."""
+    if m := _REQUIRED_CHARS.search(message):
+        vocab, needed = (int(g) for g in m.groups())
+        return (f"the text needs {needed:,} character pieces but --vocab-size is {vocab:,}: raise --vocab-size above "
+                f"{needed:,} or lower --character-coverage (now {character_coverage}) so rare characters become bytes")
+    if m := _TOO_HIGH.search(message):
+        vocab, most = (int(g) for g in m.groups())
+        return (f"--vocab-size {vocab:,} is more pieces than this sample can yield (at most {most:,}); lower "
+                "--vocab-size or train on more text (--sample-bytes, more inputs)")
+    detail = re.sub(r"^.*?\] ", "", message.strip().splitlines()[-1])  # drop "INTERNAL: src/x.cc(12) [check] "
+    return re.sub(r"--([a-z]+)_([a-z_]+)", lambda m: "--" + m.group(0)[2:].replace("_", "-"), detail)
+
+
 def train_tokenizer(
     inputs: list[str],
     model_prefix: str,
@@ -58,11 +86,9 @@ def train_tokenizer(
     seed: int = 0,
     threads: Optional[int] = None,
 ) -> dict[str, Any]:
-    """Train and write the model; return the description written to MODEL_PREFIX.json."""
-    if model_type not in MODEL_TYPES:
-        raise UserError(f"--model-type must be one of {', '.join(MODEL_TYPES)}, not {model_type!r}")
-    if vocab_size < 300:
-        raise UserError(f"--vocab-size {vocab_size} is too small: 256 byte pieces and 8 special tokens come first")
+    """Train and write the model; return the description written to MODEL_PREFIX.json.
+
+    The parameters are validated by the tokenizer step's model (`dataprep.steps.tokenizer`)."""
     texts = sample_texts(inputs, sample_bytes, seed)
     if not texts:
         raise UserError(f"no text to train on in {', '.join(inputs)}")
@@ -72,7 +98,7 @@ def train_tokenizer(
     try:
         spm.SentencePieceTrainer.train(sentence_iterator=training_sentences(texts), model_writer=sink, **options)
     except RuntimeError as exc:
-        raise UserError(f"sentencepiece training failed: {str(exc).strip().splitlines()[-1]}") from None
+        raise UserError(f"tokenizer training failed: {explain_failure(str(exc), character_coverage)}") from None
     model = canonical_model(sink.getvalue())
     sample_size = sum(len(t.encode("utf-8")) for t in texts)
     return write_artifacts(model_prefix, model, {

@@ -168,7 +168,7 @@ def test_interrupted_run_leaves_no_readable_clusters_dataset(ray_local, tmp_path
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed before the commit")
 
-    monkeypatch.setattr(module, "_commit_clusters", killed)
+    monkeypatch.setattr(module, "_clusters_manifest", killed)
     with pytest.raises(KeyboardInterrupt):
         run_dedup(src, str(tmp_path / "out2"), DedupParams(threshold=0.5), keep_clusters=str(tmp_path / "cl"))
     with pytest.raises(UserError, match="unfinished job"):  # the earlier manifest was withdrawn first
@@ -250,8 +250,8 @@ def test_cli_dedup_and_one_line_errors(ray_local, tmp_path):
     assert summary["kind"] == "clusters" and summary["lang"] == {} and summary["length"] == {}
     assert summary["stages"][0]["name"] == "dedup_clusters" and summary["stages"][0]["rows_in"] == 200
     assert summary["clusters"]["rows"] == summary["rows"] > 0
-    result = runner.invoke(app, ["stats", str(tmp_path / "cl")])
-    assert result.exit_code == 0 and "dedup_clusters" in result.stdout and "cluster_sizes" in result.stdout
+    result = runner.invoke(app, ["stats", str(tmp_path / "cl")], env={"COLUMNS": "160"})
+    assert result.exit_code == 0 and "dedup_clusters" in result.stdout and "cluster size" in result.stdout
     result = runner.invoke(app, ["export", str(tmp_path / "cl"), "-o", str(tmp_path / "cl.jsonl")])
     assert result.exit_code == 0, result.output
     exported = [json.loads(line) for line in (tmp_path / "cl.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -260,11 +260,11 @@ def test_cli_dedup_and_one_line_errors(ray_local, tmp_path):
     bad = runner.invoke(app, ["dedup", str(tmp_path / "missing"), "-o", str(tmp_path / "x")])
     assert bad.exit_code == 1 and "does not exist" in bad.output and "Traceback" not in bad.output
     bad = runner.invoke(app, ["dedup", src, "-o", str(tmp_path / "x"), "--threshold", "1.5"])
-    assert bad.exit_code == 1 and "--threshold" in bad.output
+    assert bad.exit_code == 2 and "--threshold" in bad.output
 
 
 def test_pipeline_step_ingest_then_dedup(ray_local, tmp_path):
-    from dataprep.pipeline import load_config, run_pipeline
+    from dataprep.pipeline import load_config, run_config
 
     src = tmp_path / "docs.jsonl"
     rows = [{"id": f"d{i:03d}", "text": r["sentence1"]} for i, r in enumerate(sohu_pairs()[:150])]
@@ -273,7 +273,7 @@ def test_pipeline_step_ingest_then_dedup(ray_local, tmp_path):
     config = tmp_path / "pipe.yaml"
     config.write_text(f"output: {tmp_path / 'run'}\nsteps:\n  - ingest: {{inputs: ['{src}']}}\n"
                       f"  - dedup: {{threshold: 0.8, keep_clusters: '{tmp_path / 'clusters'}'}}\n")
-    written = run_pipeline(load_config(str(config)), log=lambda line: None)
+    written = run_config(load_config(str(config)), log=lambda line: None, progress=False)
     ds = open_dataset(written[-1])
     names = [s["name"] for s in ds.manifest.stats["stages"]]
     assert names[0] == "ingest" and names[-2:] == ["exact_dedup", "near_dedup"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 
-from dataprep import operations
 from dataprep.dataset import open_dataset
-from tests.conftest import DATA
+from tests.conftest import DATA, ingest
 
 
 def write_lines(path, lines):
@@ -27,7 +26,7 @@ def test_dialogue_ingest_counts_bad_records(ray_local, tmp_path):
         b"\xff\xfe broken utf-8",
     ]
     src = write_lines(tmp_path / "chat.jsonl", real[:2] + bad + real[2:])
-    manifest, _ = operations.ingest([src], str(tmp_path / "out"), fmt="dialogue")
+    manifest, _ = ingest([src], str(tmp_path / "out"), fmt="dialogue")
     stage = manifest.stats["stages"][-1]
     assert stage["rows_in"] == 10 and stage["rows_out"] == 3
     assert stage["dropped"] == {"invalid_json": 1, "bad_role": 1, "empty_content": 1, "no_assistant_turn": 1,
@@ -38,7 +37,7 @@ def test_dialogue_ingest_counts_bad_records(ray_local, tmp_path):
 
 
 def test_alpaca_json_array_reads_as_dialogues(ray_local, tmp_path):
-    manifest, _ = operations.ingest([str(DATA / "tokenizer" / "alpaca_en_head40.json")], str(tmp_path / "a"),
+    manifest, _ = ingest([str(DATA / "tokenizer" / "alpaca_en_head40.json")], str(tmp_path / "a"),
                                     fmt="dialogue")
     rows = open_dataset(str(tmp_path / "a")).to_table().to_pylist()
     assert manifest.rows == 40 and rows[0]["messages"][0]["content"] == "Describe a process of making crepes."
@@ -49,7 +48,7 @@ def test_truncated_hh_rlhf_keeps_records_before_the_damage(ray_local, tmp_path):
     data = (DATA / "tokenizer" / "hh-rlhf_harmless-base_test_head150.jsonl.gz").read_bytes()
     cut = tmp_path / "cut.jsonl.gz"
     cut.write_bytes(data[: len(data) // 2])
-    manifest, _ = operations.ingest([str(cut)], str(tmp_path / "p"), fmt="preference")
+    manifest, _ = ingest([str(cut)], str(tmp_path / "p"), fmt="preference")
     dropped = manifest.stats["stages"][-1]["dropped"]
     assert dropped.get("truncated_file") == 1 and 30 < manifest.rows < 150
     full = gzip.decompress(data).decode().splitlines()
