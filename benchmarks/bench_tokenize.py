@@ -6,10 +6,16 @@ Prints one JSON object:
   large_list arrays, stats, write and hash uncompressed shards, commit the manifest) divided by the number of
   concurrent tasks (one CPU, one sentencepiece thread each), timed inside a started Ray session;
 - ratio = pipeline per core / raw (target >= 0.85).
+- end_to_end: the user's path on one big JSONL file: `dataprep ingest FILE` (its work units, hence the token
+  shards' parallelism, come from the unit-size rule) then `dataprep tokenize` run as a command with 2 workers,
+  timed whole at two input sizes; its marginal MB/s (start-up excluded, reported apart) against
+  `SentencePieceProcessor.encode(texts, num_threads=2)` on the same text and model (target >= 0.85).
+  `--before PATH` also times a checkout of older code (e.g. a `git worktree` of an earlier commit) the same way.
 Both are timed `--repeat` times, interleaved, and the best of each is reported (the machine may be shared);
 `load_average_1m` says how busy it was.
 
-    python benchmarks/bench_tokenize.py [--mb 24] [--vocab 8000] [--model-type bpe] [--workers 1] [--shards 8] [--repeat 3]
+    python benchmarks/bench_tokenize.py [--mb 24] [--vocab 8000] [--model-type bpe] [--workers 1] [--shards 8]
+        [--repeat 3] [--e2e-mb 40] [--before PATH]
 """
 
 from __future__ import annotations
@@ -86,6 +92,61 @@ def tree_cpu_seconds() -> dict[int, float]:
     return out
 
 
+def write_jsonl(path: Path, texts: list[str], target_mb: float) -> list[str]:
+    """One JSONL file of about `target_mb` MB of text (the corpus repeated), as a user would bring it."""
+    docs, size = [], 0
+    with open(path, "w", encoding="utf-8") as handle:
+        while size < target_mb * 1e6:
+            for text in texts:
+                handle.write(json.dumps({"id": f"d{len(docs)}", "text": text}, ensure_ascii=False) + "\n")
+                docs.append(text)
+                size += len(text.encode("utf-8"))
+    return docs
+
+
+def measure_end_to_end(tmp: Path, texts: list[str], model: str, args) -> dict:
+    """`dataprep tokenize` as a command on what `dataprep ingest` made of one big JSONL, vs raw encode, 2 threads."""
+    import sentencepiece as spm
+
+    from benchmarks.marginal import marginal, time_cli
+
+    sizes = {"small": args.e2e_mb / 4, "big": args.e2e_mb}
+    docs = {name: write_jsonl(tmp / f"{name}.jsonl", texts, mb) for name, mb in sizes.items()}
+    text_mb = {name: sum(len(t.encode("utf-8")) for t in d) / 1e6 for name, d in docs.items()}
+    sp = spm.SentencePieceProcessor(model_file=model)
+    trees = {"after": str(ROOT)} | ({"before": args.before} if args.before else {})
+    timings: dict = {tree: {"small": [], "big": []} for tree in trees}
+    raw = []
+    for tree, path in trees.items():
+        for name in sizes:
+            time_cli(["ingest", tmp / f"{name}.jsonl", "-o", tmp / f"e2e-{tree}-{name}-docs"], path)
+    for r in range(args.repeat):  # interleaved: the machine may be shared
+        start = time.perf_counter()
+        sp.encode(docs["big"], num_threads=2)
+        raw.append(text_mb["big"] / (time.perf_counter() - start))
+        for tree, path in trees.items():
+            for name in sizes:
+                out = tmp / f"e2e-{tree}-{name}-tokens-{r}"
+                timings[tree][name].append(time_cli(["tokenize", tmp / f"e2e-{tree}-{name}-docs", "--tokenizer",
+                                                     model, "-o", out, "--workers", "2"], path))
+    raw_mb_s = max(raw)
+    result: dict = {"text_mb": {k: round(v, 2) for k, v in text_mb.items()}, "raw_mb_s_2_threads": round(raw_mb_s, 3)}
+    for tree in trees:
+        t_small, t_big = min(timings[tree]["small"]), min(timings[tree]["big"])
+        m = marginal(text_mb["small"], t_small, text_mb["big"], t_big)
+        shards = json.loads((tmp / f"e2e-{tree}-big-docs" / "manifest.json").read_text())["shards"]
+        result[tree] = {
+            "seconds": {"small": round(t_small, 2), "big": round(t_big, 2)},
+            "marginal_mb_s": round(m["rate"], 3),
+            "startup_s": round(m["startup_s"], 2) if m["startup_s"] is not None else None,
+            "ratio_to_raw_2_threads": round(m["rate"] / raw_mb_s, 3),
+            "document_shards": len(shards),
+            "rows_per_shard": [s["rows"] for s in shards],
+        }
+    result["target_ratio"] = 0.85
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=24.0)
@@ -94,13 +155,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved timings of each; the best is reported")
+    parser.add_argument("--e2e-mb", type=float, default=40.0, help="the big JSONL file of the end-to-end timing")
+    parser.add_argument("--before", help="a checkout of older code to time end to end the same way")
     args = parser.parse_args()
 
     import ray
     import sentencepiece as spm
 
-    from dataprep import operations
     from dataprep.distributed.runtime import configure_data_context
+    from dataprep.steps import Tokenize, execute
     from dataprep.tokenizer.train import train_tokenizer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_tokenize_"))
@@ -129,17 +192,18 @@ def main() -> None:
     def pipeline(out: str):
         before = tree_cpu_seconds()
         start = time.perf_counter()
-        manifest, _ = operations.tokenize(docs_url, model, out, workers=args.workers)
+        manifest = execute(Tokenize(input=docs_url, tokenizer=model, output=out), args.workers).manifest
         seconds = time.perf_counter() - start
         return seconds, sum(t - before.get(pid, 0.0) for pid, t in tree_cpu_seconds().items()), manifest
 
-    operations.tokenize(docs_url, model, str(tmp / "warmup"), workers=args.workers)  # workers up, model cached
+    execute(Tokenize(input=docs_url, tokenizer=model, output=str(tmp / "warmup")), args.workers)  # workers up
     raws, pipes = [], []
     for r in range(args.repeat):  # interleaved, best of each: the machine may be shared
         raws.append(raw())
         pipes.append(pipeline(str(tmp / f"tokens-{r}")))
     ray.shutdown()
 
+    end_to_end = measure_end_to_end(tmp, texts, model, args)
     mb = size / 1e6
     raw_s, raw_cpu, raw_tokens = min(raws)
     pipe_s, _, manifest = min(pipes, key=lambda p: p[0])
@@ -166,6 +230,7 @@ def main() -> None:
         "raw_mb_per_cpu_s": round(mb / raw_cpu, 3),
         "pipeline_mb_per_cpu_s": round(mb / pipe_cpu, 3),
         "cpu_ratio": round(raw_cpu / pipe_cpu, 3),
+        "end_to_end": end_to_end,
         "cpu_count": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }))

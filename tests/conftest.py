@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The whole suite must finish within 8 minutes on 2 cores (CI's machine); a run past it fails, so slow tests are
+# noticed when they are added, not when CI times out. RAYLM_TEST_BUDGET_S overrides it (0 disables).
+TEST_BUDGET_S = float(os.environ.get("RAYLM_TEST_BUDGET_S", 480))
+
+
+def pytest_sessionstart(session):
+    session.started_at = time.monotonic()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    elapsed = time.monotonic() - getattr(session, "started_at", time.monotonic())
+    if TEST_BUDGET_S and elapsed > TEST_BUDGET_S and exitstatus == 0:
+        session.exitstatus = 1
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"FAILED: the test session took {elapsed:.0f} s, over its {TEST_BUDGET_S:.0f} s "
+                                "budget (see `pytest --durations=20`)", red=True)
+
+
 DATA = ROOT / "tests" / "data"
 DEMO = ROOT / "data" / "demo"
 

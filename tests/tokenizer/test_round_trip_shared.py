@@ -1,34 +1,32 @@
-"""Round trip on the whole English and Chinese prose corpora of ../shared (skipped where they are absent)."""
+"""Round trip on bundled slices of the shared English and Chinese prose: Wikipedia, WikiText (with its <unk>
+markers), C4, Shakespeare, classical Chinese essays, Song ci and Tang poems (traditional characters)."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-
 from dataprep.tokenizer.model import load_tokenizer
-from tests.conftest import ROOT
+from tests.conftest import DATA
 
-PROSE = ROOT.parent / "shared" / "corpora" / "prose"
+PROSE = DATA / "prose"
 
 
 def prose_documents() -> dict[str, list[str]]:
-    en = [l for l in (PROSE / "llamafactory_wiki_demo.txt").read_text().splitlines() if l.strip()]
-    en += [json.loads(l)["text"] for l in (PROSE / "llamafactory_c4_demo.jsonl").read_text().splitlines()]
-    en += [(PROSE / "tinyshakespeare_input.txt").read_text(), (PROSE / "wikitext-2_test.txt").read_text()]
-    zh = []
-    guwen = json.loads((PROSE / "chinese_poetry" / "guwenguanzhi.json").read_text())
-    zh += ["\n".join(ch["paragraphs"]) for vol in guwen["content"] for ch in vol["content"]]
-    zh += ["\n".join(p["paragraphs"]) for p in json.loads((PROSE / "chinese_poetry" / "songci_300.json").read_text())]
-    tang = json.loads((PROSE / "chinese_poetry" / "quantangshi_poet.tang.0.json").read_text())
-    zh += ["\n".join(p["paragraphs"]) for p in tang]
+    en = [ln for ln in (PROSE / "wiki_demo_head3.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    en += [json.loads(ln)["text"] for ln in (DATA / "tokenizer" / "c4_en_head80.jsonl").read_text().splitlines()]
+    en += [(DATA / "tinyshakespeare_head.txt").read_text(encoding="utf-8"),
+           (PROSE / "wikitext-2_test_head100k.txt").read_text(encoding="utf-8")]
+    zh = [json.loads(ln)["text"] for ln in (DATA / "tokenizer" / "guwenguanzhi_zh_head40.jsonl").read_text().splitlines()]
+    zh += ["\n".join(p["paragraphs"]) for p in json.loads((PROSE / "songci_300.json").read_text(encoding="utf-8"))]
+    zh += ["\n".join(p["paragraphs"]) for p in json.loads((PROSE / "quantangshi_tang0_head200.json").read_text())]
     return {"en": en, "zh": zh}
 
 
-@pytest.mark.skipif(not PROSE.exists(), reason="../shared/corpora is not on this machine")
 def test_decode_gives_back_every_document(tok_corpus):
     tok = load_tokenizer(tok_corpus["model"])
-    for lang, docs in prose_documents().items():
-        ids = tok.encode(docs, threads=2)
-        assert tok.sp.decode([a.tolist() for a in ids]) == docs, lang
+    docs = prose_documents()
+    assert len(docs["en"]) > 80 and len(docs["zh"]) > 500
+    for lang, texts in docs.items():
+        ids = tok.encode(texts, threads=2)
+        assert tok.sp.decode([a.tolist() for a in ids]) == texts, lang
         assert all(tok.sp.unk_id() not in a for a in ids)  # byte fallback: nothing is unknown
