@@ -53,6 +53,54 @@ def ingest(
     _report_written(output, manifest, skipped)
 
 
+def _crawl_help(name: str) -> str:
+    from dataprep.crawl.params import CrawlParams
+
+    field = CrawlParams.model_fields[name]
+    default = "" if field.is_required() or field.default_factory else f" [default: {field.default}]"
+    return (field.description or "") + default
+
+
+@app.command()
+def crawl(
+    seeds: str = typer.Option(..., "--seeds", help=_crawl_help("seeds")),
+    output: str = typer.Option(..., "-o", "--output", help=_crawl_help("output")),
+    max_pages: Optional[int] = typer.Option(None, "--max-pages", help=_crawl_help("max_pages")),
+    max_depth: Optional[int] = typer.Option(None, "--max-depth", help=_crawl_help("max_depth")),
+    allow_domain: Optional[List[str]] = typer.Option(None, "--allow-domain", help=_crawl_help("allow_domain")),
+    rate_per_host: Optional[float] = typer.Option(None, "--rate-per-host", help=_crawl_help("rate_per_host")),
+    max_bytes: Optional[int] = typer.Option(None, "--max-bytes", help=_crawl_help("max_bytes")),
+    user_agent: Optional[str] = typer.Option(None, "--user-agent", help=_crawl_help("user_agent")),
+    fetchers: Optional[int] = typer.Option(None, "--fetchers", help=_crawl_help("fetchers")),
+    connect_timeout: Optional[float] = typer.Option(None, "--connect-timeout", help=_crawl_help("connect_timeout")),
+    read_timeout: Optional[float] = typer.Option(None, "--read-timeout", help=_crawl_help("read_timeout")),
+    retries: Optional[int] = typer.Option(None, "--retries", help=_crawl_help("retries")),
+    backoff: Optional[float] = typer.Option(None, "--backoff", help=_crawl_help("backoff")),
+    progress_every: Optional[float] = typer.Option(None, "--progress-every", help=_crawl_help("progress_every")),
+    no_docs: bool = typer.Option(False, "--no-docs", help="Only crawl: leave OUT/docs for a later `ingest --format warc`."),
+    address: Optional[str] = ADDRESS,
+):
+    """Crawl from seed URLs politely (robots.txt, per-host rate) into WARC files and a documents dataset; resumable."""
+    _run_crawl(locals())
+
+
+@user_errors
+def _run_crawl(options: dict) -> None:
+    from dataprep.crawl.params import CrawlParams
+    from dataprep.distributed.crawl import CrawlInterrupted, run_crawl
+
+    address = options.pop("address")
+    options["documents"] = False if options.pop("no_docs") else None
+    params = CrawlParams.build(**options)
+    try:
+        stats = run_crawl(params, address=address)
+    except CrawlInterrupted as exc:
+        fail(str(exc), exit_code=130)
+    dropped = ", ".join(f"{n:,} {reason}" for reason, n in sorted(stats["dropped"].items(), key=lambda kv: -kv[1]))
+    console.print(f"crawled {stats['pages']:,} pages ({stats['bytes']:,} bytes) of {stats['rows_in']:,} URLs seen "
+                  f"into {params.output}/warc; not fetched: {dropped or 'none'}", highlight=False)
+
+
 @app.command()
 @user_errors
 def tokenizer(
