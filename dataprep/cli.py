@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dataprep.cli_errors import console, fail, user_errors
 from dataprep.sources.records import MAX_DOC_CHARS
@@ -57,7 +58,7 @@ def _crawl_help(name: str) -> str:
     from dataprep.crawl.params import CrawlParams
 
     field = CrawlParams.model_fields[name]
-    default = "" if field.is_required() or field.default_factory else f" [default: {field.default}]"
+    default = "" if field.is_required() or field.default_factory else escape(f" [default: {field.default}]")
     return (field.description or "") + default
 
 

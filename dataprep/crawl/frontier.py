@@ -27,7 +27,9 @@ from dataprep.crawl.urls import UrlPolicy, origin, robots_url
 QUEUED, LEASED, FETCHED = "queued", "leased", "fetched"
 OPEN = (QUEUED, LEASED)
 REVISABLE = ("max_depth", "too_many_redirects")  # a shorter path found later lifts these
-ERROR_REASONS = frozenset({"timeout", "connection_error", "dns_error", "private_address", "robots_unavailable"})
+ERROR_REASONS = frozenset({"timeout", "connection_error", "dns_error", "private_address", "robots_unavailable",
+                           "fetch_error"})
+NOT_SENT = ("private_address", "dns_error")  # refused before a connection: not a request
 POLL_S = 0.05
 
 
@@ -189,7 +191,7 @@ class Frontier:
     def complete(self, job: Job, result: PageResult, now: float) -> None:
         host = self.hosts[job.origin]
         host.busy = False
-        host.requests += 1
+        host.requests += result.error not in NOT_SENT
         self.in_flight -= 1
         if job.kind == "robots":
             self._robots_answer(host, result, now)

@@ -41,7 +41,7 @@ class CrawlParams(BaseModel):
                                        "decoded; longer bodies are cut (WARC-Truncated: length).")
     user_agent: str = Field(DEFAULT_USER_AGENT, min_length=1, max_length=512,
                             description="User-Agent: a product token (matched against robots.txt groups) and a contact URL.")
-    fetchers: int = Field(4, ge=1, le=1024, description="Fetcher actors (each has at most one request in flight).")
+    fetchers: int = Field(4, ge=1, le=1024, description="Fetcher tasks (each has at most one request in flight).")
     connect_timeout: float = Field(10.0, gt=0, le=600, description="Seconds allowed to open a connection.")
     read_timeout: float = Field(30.0, gt=0, le=600, description="Seconds allowed between two reads of a response.")
     page_timeout: float = Field(120.0, gt=0, le=3600, description="Seconds allowed for a whole response.")

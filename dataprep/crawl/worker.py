@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 from dataprep import __version__
@@ -12,6 +13,8 @@ from dataprep.crawl.robots import ROBOTS_MAX_BYTES, ROBOTS_MAX_REDIRECTS
 from dataprep.crawl.state import CrawlStore
 from dataprep.crawl.urls import UrlPolicy, origin
 from dataprep.crawl.warc import WarcFileWriter
+
+log = logging.getLogger(__name__)
 
 
 class CrawlWorker:
@@ -27,11 +30,15 @@ class CrawlWorker:
 
     def handle(self, job: Job) -> tuple[PageResult, Optional[str]]:
         """Fetch; a final answer is written to the WARC file. Returns the summary and a WARC file this closed."""
-        if job.kind == "robots":
-            return self._robots(job), None
-        out = self.client.get(job.url)
-        result = summarize(out.url, out.status, out.error, out.header, out.body, out.truncated,
-                           parse_retry_after(out.header("retry-after"), out.ended))
+        try:
+            if job.kind == "robots":
+                return self._robots(job), None
+            out = self.client.get(job.url)
+            result = summarize(out.url, out.status, out.error, out.header, out.body, out.truncated,
+                               parse_retry_after(out.header("retry-after"), out.ended))
+        except Exception as exc:  # noqa: BLE001 - one odd page is a counted reason, never a stuck host
+            log.warning("fetching %s failed: %s: %s", job.url, type(exc).__name__, exc)
+            return PageResult(url=job.url, error="fetch_error"), None
         closed = None
         if out.error is None and (job.final or not is_retryable(out.status, None)):
             closed = self.writer.write(out)

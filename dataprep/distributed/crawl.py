@@ -1,8 +1,8 @@
-"""The crawler on Ray: one frontier actor, `--fetchers` fetcher actors pulling jobs from it, a driver that watches.
+"""The crawler on Ray: one frontier actor, `--fetchers` fetcher tasks pulling jobs from it, a driver that watches.
 
 The frontier actor is the only place that decides what is requested when, so the per-host rules (one request in
-flight, --rate-per-host, Crawl-delay, back-off) hold across all fetchers together. All actors are placed on the
-driver's node: WARC files are renamed into OUT/warc atomically, which needs one local file system.
+flight, --rate-per-host, Crawl-delay, back-off) hold across all fetchers together. The frontier and the fetchers
+run on the driver's node: WARC files are renamed into OUT/warc atomically, which needs one local file system.
 
 Ctrl-C (SIGINT) stops leasing, lets the requests in flight finish, closes the WARC files and saves the state; a
 second Ctrl-C, or a killed driver, leaves open WARC files that the next run salvages. Rerunning the same command
@@ -82,33 +82,32 @@ class FrontierActor:
             self.saved_at = now
 
 
-@ray.remote(num_cpus=0)
-class FetcherActor:
-    def __init__(self, params: CrawlParams, fetcher_id: int, frontier):
-        from dataprep.crawl.worker import CrawlWorker
+@ray.remote(num_cpus=0, max_retries=0)
+def fetch_loop(params: CrawlParams, fetcher_id: int, frontier) -> int:
+    """One fetcher: lease, fetch, report, until the frontier says the crawl is over. Returns the jobs done.
 
-        self.worker = CrawlWorker(params, fetcher_id)
-        self.frontier = frontier
+    A task, not an actor: its worker process goes back to Ray's pool afterwards, so the next crawl starts faster.
+    """
+    from dataprep.crawl.worker import CrawlWorker
 
-    def run(self) -> int:
-        """Lease, fetch, report, until the frontier says the crawl is over. Returns the jobs done."""
-        done = 0
-        try:
-            while True:
-                job = ray.get(self.frontier.lease.remote())
-                if job is None:
-                    break
-                if isinstance(job, float):
-                    time.sleep(min(job, FETCHER_POLL_S))
-                    continue
-                result, closed = self.worker.handle(job)
-                ray.get(self.frontier.complete.remote(job, result, closed))
-                done += 1
-        finally:
-            closed = self.worker.close()
-            if closed:
-                ray.get(self.frontier.warc_closed.remote(closed))
-        return done
+    worker = CrawlWorker(params, fetcher_id)
+    done = 0
+    try:
+        while True:
+            job = ray.get(frontier.lease.remote())
+            if job is None:
+                break
+            if isinstance(job, float):
+                time.sleep(min(job, FETCHER_POLL_S))
+                continue
+            result, closed = worker.handle(job)
+            ray.get(frontier.complete.remote(job, result, closed))
+            done += 1
+    finally:
+        closed = worker.close()
+        if closed:
+            ray.get(frontier.warc_closed.remote(closed))
+    return done
 
 
 def run_crawl(params: CrawlParams, address: Optional[str] = None, out: TextIO = sys.stdout,
@@ -145,13 +144,12 @@ def build_documents(output: str, workers: Optional[int] = None):
 def _crawl(params: CrawlParams, out: TextIO) -> dict:
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     frontier = FrontierActor.options(scheduling_strategy=here).remote(params)
-    fetchers = []
+    runs = []
     interrupted = False
     try:
         ray.get(frontier.open.remote())
-        fetchers = [FetcherActor.options(scheduling_strategy=here).remote(params, i, frontier)
-                    for i in range(params.fetchers)]
-        runs = [f.run.remote() for f in fetchers]
+        runs = [fetch_loop.options(scheduling_strategy=here).remote(params, i, frontier)
+                for i in range(params.fetchers)]
         try:
             _watch(frontier, runs, params, out)
         except KeyboardInterrupt:
@@ -162,8 +160,9 @@ def _crawl(params: CrawlParams, out: TextIO) -> dict:
             ray.get(runs)
         stats = ray.get(frontier.finish.remote(interrupted))
     finally:
-        for actor in fetchers + [frontier]:
-            ray.kill(actor)
+        for run in runs:
+            ray.cancel(run, force=True)  # no-op for the fetchers that already returned
+        ray.kill(frontier)
     if interrupted:
         raise CrawlInterrupted(f"interrupted after {stats['pages']:,} pages; the state is in {params.output}/state: "
                                "run the same command again to continue")
@@ -177,7 +176,8 @@ def _watch(frontier, runs: list, params: CrawlParams, out: TextIO) -> None:
     last = started
     pending = list(runs)
     while pending:
-        _, pending = ray.wait(pending, num_returns=len(pending), timeout=TTY_REFRESH_S)
+        done, pending = ray.wait(pending, num_returns=len(pending), timeout=TTY_REFRESH_S)
+        ray.get(done)  # a fetcher that failed (a full disk, say) stops the crawl now, not at the end
         now = time.time()
         if tty:
             line = progress_line(ray.get(frontier.progress.remote()), now - started)
@@ -186,6 +186,5 @@ def _watch(frontier, runs: list, params: CrawlParams, out: TextIO) -> None:
         elif now - last >= params.progress_every:
             print(progress_line(ray.get(frontier.progress.remote()), now - started), file=out, flush=True)
             last = now
-    ray.get(runs)  # raise a fetcher's failure here
     line = progress_line(ray.get(frontier.progress.remote()), time.time() - started)
     print(("\r" if tty else "") + line, file=out, flush=True)

@@ -128,7 +128,7 @@ def test_a_seed_on_a_private_address_is_refused_before_any_request(ray_local, se
     # 127.0.0.2 is a seed host (so allowed) but not named in --allow-domain: a loopback address is refused
     stats = run_crawl(fast_params([private.base + "/"], out, fetchers=1))
     assert private.paths() == []
-    assert stats["dropped"] == {"private_address": 1} and stats["pages"] == 0
+    assert stats["dropped"] == {"private_address": 1} and stats["pages"] == stats["requests"] == 0
 
 
 def test_progress_lines(site):
