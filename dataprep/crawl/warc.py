@@ -74,38 +74,50 @@ def pair_bytes(outcome: FetchOutcome) -> bytes:
 
 
 class WarcFileWriter:
-    """Appends pairs to an open file and renames it into `warc_dir` once it reaches `max_file_bytes` or on close."""
+    """Appends pairs to an open file and renames it into `warc_dir` once it reaches `max_file_bytes` or on close.
+
+    A file is open (and locked) from `open()` to `close()`, before any fetch: a writer that outlives its crawl's
+    driver can then only add to a file that the next run waits for (see `salvage`), never start one it misses.
+    """
 
     def __init__(self, warc_dir: Path, open_dir: Path, name_prefix: str, max_file_bytes: int, info: dict):
         self.warc_dir, self.open_dir = Path(warc_dir), Path(open_dir)
         self.name_prefix, self.max_file_bytes, self.info = name_prefix, max_file_bytes, info
         self._file = None
         self._name: Optional[str] = None
+        self._pairs = 0
         self._serial = 0
 
     def write(self, outcome: FetchOutcome) -> Optional[str]:
         """Write one pair; returns the name of a file that this write closed (it reached the size limit)."""
         if self._file is None:
-            self._open()
+            self.open()
         self._file.write(pair_bytes(outcome))
         self._file.flush()
+        self._pairs += 1
         if self._file.tell() >= self.max_file_bytes:
-            return self.close()
+            closed = self.close()
+            self.open()
+            return closed
         return None
 
     def close(self) -> Optional[str]:
-        """Close the open file (if any) and rename it into `warc_dir`; returns its name."""
+        """Close the open file and rename it into `warc_dir` (returns its name); a file without pairs is removed."""
         if self._file is None:
             return None
-        name, f = self._name, self._file
-        self._file, self._name = None, None
+        name, f, pairs = self._name, self._file, self._pairs
+        self._file, self._name, self._pairs = None, None, 0
+        if not pairs:
+            os.unlink(self.open_dir / name)
+            f.close()
+            return None
         f.flush()
         os.fsync(f.fileno())
         os.replace(self.open_dir / name, self.warc_dir / name)
         f.close()  # releases the lock only after the rename
         return name
 
-    def _open(self) -> None:
+    def open(self) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f")
         self._name = f"{self.name_prefix}-{stamp}-{self._serial:05d}{SUFFIX}"
         self._serial += 1

@@ -27,6 +27,7 @@ class CrawlWorker:
                 "http-header-user-agent": params.user_agent, "robots": "obey", "isPartOf": store.root.name}
         self.writer = WarcFileWriter(store.warc_dir, store.open_dir, f"crawl-f{fetcher_id:03d}",
                                      params.warc_file_bytes, info)
+        self.writer.open()
 
     def handle(self, job: Job) -> tuple[PageResult, Optional[str]]:
         """Fetch; a final answer is written to the WARC file. Returns the summary and a WARC file this closed."""

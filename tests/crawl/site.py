@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import random
 import threading
 import time
 from collections import Counter
@@ -117,8 +119,14 @@ def slow(seconds: float) -> Route:
     return route
 
 
+def big_body(size: int) -> bytes:
+    """An HTML page of about `size` bytes that gzip cannot shrink much (seeded random base64 text)."""
+    noise = base64.b64encode(random.Random(0).randbytes(size * 3 // 4))
+    return b"<html><body><p>" + noise + b"</p></body></html>"
+
+
 def big(size: int) -> Route:
-    body = b"<html><body><p>" + b"x" * size + b"</p></body></html>"
+    body = big_body(size)
     return lambda h, n: h.send(200, body)
 
 

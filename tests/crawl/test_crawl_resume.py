@@ -119,6 +119,9 @@ def test_a_stopped_and_killed_crawl_resumes_to_the_same_pages(sites, ray_local, 
     watcher = _signal_after(site, first, 10, signal.SIGINT)
     whole = run_crawl(_params(twin, tmp_path / "whole"))  # meanwhile, on the twin servers
     assert response_paths(tmp_path / "whole") == Counter({page: 1 for page in expected})
+    for server in twin:  # two fetchers, yet one request at a time per host and at most 20 per second
+        hits = sorted(server.hits, key=lambda h: h.start)
+        assert all(nxt.start >= prev.end + 1 / 20 for prev, nxt in zip(hits, hits[1:]))
     watcher.join()
     output = first.communicate(timeout=60)[0]
     assert first.returncode == 130, output
