@@ -87,7 +87,7 @@ def command_parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
         annotation = field.annotation
         base = _strip_optional(annotation)
         required = field.is_required() or extra.get("required_on_cli")
-        default = ... if required else field.default
+        default = ... if required else field.get_default(call_default_factory=True)
         metavar = extra.get("metavar") or _metavar(annotation, name)
         if extra.get("argument"):
             param = typer.Argument(default, help=field.description or "", metavar=metavar, show_default=False)
@@ -99,7 +99,7 @@ def command_parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
             metavar = None
             if default is True:
                 flags = [f"{flags[-1]}/--no-{flags[-1].removeprefix('--')}"]
-        show_default = default not in (None, ..., False, [], ())
+        show_default = default is not ... and default not in (None, False, [], ())
         param = typer.Option(default, *flags, help=field.description or "", metavar=metavar,
                              show_default=show_default)
         if required:

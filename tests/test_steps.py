@@ -16,8 +16,10 @@ from tests.conftest import ROOT
 def test_pipeline_validates_every_step_with_nothing_else_imported(tmp_path):
     """No registration by import side effect: a fresh interpreter that imports only dataprep.pipeline knows every step."""
     config = tmp_path / "all.yaml"
-    others = "".join(f"  - {name}: {{}}\n" for name in STEPS if name != "ingest")
-    config.write_text(f"output: {tmp_path / 'out'}\nsteps:\n  - ingest: {{inputs: [x.jsonl]}}\n{others}")
+    (tmp_path / "seeds.txt").write_text("http://127.0.0.1:1/\n")
+    required = {"crawl": f"{{seeds: {tmp_path / 'seeds.txt'}}}", "ingest": "{inputs: [x.jsonl]}"}
+    items = "".join(f"  - {name}: {required.get(name, '{}')}\n" for name in STEPS)
+    config.write_text(f"output: {tmp_path / 'out'}\nsteps:\n{items}")
     code = (f"import sys; from dataprep.pipeline import load_config; cfg = load_config({str(config)!r}); "
             "print(' '.join(s.name for s in cfg.steps)); "
             "sys.exit(any(m.startswith(('ray', 'dataprep.operations', 'dataprep.distributed')) for m in sys.modules))")
@@ -41,6 +43,6 @@ def test_every_flag_is_the_models_field(name):
         param = params[field]
         assert (param.help or "") == (info.description or "")
         if not (info.is_required() or extra.get("required_on_cli")):
-            assert param.default == info.default, field
+            assert param.default == info.get_default(call_default_factory=True), field
         if not extra.get("argument"):
             assert flag_of(model, field) in (*param.opts, *param.secondary_opts) or info.annotation is bool

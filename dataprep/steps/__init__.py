@@ -7,12 +7,14 @@ imported first. A new stage is a new module here plus one line in STEPS.
 from __future__ import annotations
 
 from dataprep.steps.base import Step, StepContext, StepResult
+from dataprep.steps.crawl import Crawl
 from dataprep.steps.dedup import Dedup
 from dataprep.steps.ingest import Ingest
 from dataprep.steps.tokenize import Tokenize
 from dataprep.steps.tokenizer import Tokenizer
 
 STEPS: dict[str, type[Step]] = {
+    "crawl": Crawl,
     "ingest": Ingest,
     "dedup": Dedup,
     "tokenizer": Tokenizer,
@@ -31,4 +33,4 @@ def execute(step: Step, workers: int | None = None, progress: bool = False) -> S
         return step.run(ctx)
 
 
-__all__ = ["STEPS", "Step", "StepContext", "StepResult", "Ingest", "Dedup", "Tokenizer", "Tokenize", "execute"]
+__all__ = ["STEPS", "Step", "StepContext", "StepResult", "Crawl", "Ingest", "Dedup", "Tokenizer", "Tokenize", "execute"]
