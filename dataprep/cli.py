@@ -53,6 +53,43 @@ def ingest(
     _report_written(output, manifest, skipped)
 
 
+@app.command("filter")
+@user_errors
+def filter_(
+    dataset: Optional[str] = typer.Argument(None, help="Input documents dataset."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="Output documents dataset folder."),
+    config: Optional[str] = typer.Option(None, "--config", help="Filter YAML: filters, order, thresholds per language."),
+    keep_rejected: Optional[str] = typer.Option(
+        None, "--keep-rejected", help="Also write the dropped documents, with filter/reason/value/threshold, here."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+    url_blocklist: Optional[str] = typer.Option(
+        None, "--url-blocklist", help="File of blocked domains and URLs, one per line (adds to the url filter)."),
+    address: Optional[str] = ADDRESS,
+    workers: Optional[int] = WORKERS,
+):
+    """Drop low-quality and off-language documents and redact PII; every drop is counted with its reason."""
+    from dataprep import operations
+    from dataprep.filters.config import load_filter_config
+
+    if print_config:
+        out.print(load_filter_config(config, url_blocklist).to_yaml(), end="", markup=False, highlight=False,
+                  soft_wrap=True)
+        return
+    if dataset is None or output is None:
+        fail("dataprep filter needs a dataset and -o OUT (or --print-config)")
+    with on_ray(address):
+        manifest, rejected, skipped = operations.filter_documents(dataset, output, config, keep_rejected,
+                                                                  url_blocklist, workers)
+    from dataprep.filters.registry import STAGES
+
+    filtered = [s for s in manifest.stats.get("stages", []) if s["name"] in STAGES]
+    total = filtered[0]["rows_in"] if filtered else manifest.rows
+    reused = f", {skipped} reused from an earlier run" if skipped else ""
+    kept_rejected = f"; the {rejected.rows:,} rejected are in {keep_rejected}" if rejected is not None else ""
+    console.print(f"kept {manifest.rows:,} of {total:,} documents in {len(manifest.shards)} shards to {output}"
+                  f"{reused}{kept_rejected}", highlight=False)
+
+
 @app.command()
 @user_errors
 def tokenizer(

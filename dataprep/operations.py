@@ -85,6 +85,46 @@ class IngestStep(Step):
         return out_url
 
 
+def filter_documents(
+    src: str,
+    out: str,
+    config: Optional[str] = None,
+    keep_rejected: Optional[str] = None,
+    url_blocklist: Optional[str] = None,
+    workers: Optional[int] = None,
+    filters: Optional[list] = None,
+):
+    """Quality, language and PII filtering (dataprep.filters); returns (manifest, rejected manifest or None, reused).
+
+    `config` is a filter YAML file; `filters` the same list inline (a pipeline step's `filters:`)."""
+    from dataprep.filter_job import FilterJob
+    from dataprep.filters.config import load_filter_config, parse_config
+
+    cfg = load_filter_config(config, url_blocklist)
+    if filters is not None:
+        cfg = parse_config({"filters": filters}, "filter step", base=cfg)
+    job = FilterJob(src, out, cfg, keep_rejected)
+    job.prepare_rejected()
+    manifest, skipped = run_sharded_job(job, workers=workers)
+    return manifest, job.commit_rejected(), skipped
+
+
+@register_step("filter")
+class FilterStep(Step):
+    config: Optional[str] = None  # a filter YAML file (default: dataprep/filters/default.yaml)
+    filters: Optional[list] = None  # or the same list inline, merged onto the defaults
+    keep_rejected: Optional[str] = None
+    url_blocklist: Optional[str] = None
+
+    def run(self, ctx: StepContext, out_url: str) -> str:
+        manifest, rejected, skipped = filter_documents(self.input_url(ctx), out_url, self.config, self.keep_rejected,
+                                                       self.url_blocklist, ctx.workers, self.filters)
+        dropped = f", {rejected.rows:,} rejected kept in {self.keep_rejected}" if rejected is not None else ""
+        ctx.log(f"  {manifest.rows:,} documents kept in {len(manifest.shards)} shards ({skipped} reused){dropped}")
+        ctx.dataset = out_url
+        return out_url
+
+
 def train_tokenizer(
     inputs: list[str],
     model_prefix: str,
