@@ -76,7 +76,7 @@ def filter_(
                   soft_wrap=True)
         return
     if dataset is None or output is None:
-        fail("dataprep filter needs a dataset and -o OUT (or --print-config)")
+        fail("dataprep filter needs a dataset and -o OUT (or --print-config)", exit_code=2)
     with on_ray(address):
         manifest, rejected, skipped = operations.filter_documents(dataset, output, config, keep_rejected,
                                                                   url_blocklist, workers)

@@ -89,8 +89,9 @@ def _rejected_rows(table: pa.Table, stage: str, result, dropped: np.ndarray) -> 
     n = len(indices)
     columns = {"filter": pa.array([stage] * n, pa.string()),
                "reason": pa.array(result.reason[indices].tolist(), pa.string()),
-               "value": pa.array(result.value[indices], pa.float64()),
-               "threshold": pa.array(result.threshold[indices], pa.float64())}
+               # NaN (a rule without a numeric threshold, such as the keep-list) is written as null
+               "value": pa.array(result.value[indices], pa.float64(), from_pandas=True),
+               "threshold": pa.array(result.threshold[indices], pa.float64(), from_pandas=True)}
     for name, column in columns.items():
         rows = rows.append_column(name, column)
     return rows

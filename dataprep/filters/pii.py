@@ -4,7 +4,7 @@ bank-card numbers become typed placeholders, counted per type in the stats (`pii
 - Boundaries are explicit character classes, never `\\b` (which sees no boundary between `zhang` and a Han character
   before it): `联系zhang@example.com获取` is caught. Digit runs are bounded by `(?<!\\d)`/`(?!\\d)`.
 - IP addresses: IPv4 and IPv6 that Python's `ipaddress` calls global (private, loopback, documentation and other
-  reserved ranges are not personal). `1.2.3.4` is a valid public IPv4, so a dotted number right after 版本/version/ver/v
+  reserved ranges are not personal), IPv6 only in global unicast 2000::/3. `1.2.3.4` is a valid public IPv4, so a dotted number right after 版本/version/ver/v
   is a version, not an address (`版本号1.2.3.4发布`, `v10.20.30.40`).
 - Phones: Chinese mobiles (`1[3-9]` + 9 digits, optional +86, optional spaces/hyphens 3-4-4), Chinese landlines with an
   area code and a hyphen (`021-54098575`), and international numbers in E.164 form with a leading `+` (8-15 digits,
@@ -53,6 +53,7 @@ _PREFILTERS = {
     "phone": r"1[3-9]\d[ \-]?\d{4}[ \-]?\d{4}|\+\d|0\d{2,3}-\d{7}",
     "ip": r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:",
 }
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 _CARD_PREFIXES = ("4", "51", "52", "53", "54", "55", "62", "6011", "65")
 
 
@@ -127,9 +128,11 @@ def _ip(match: re.Match) -> bool:
     if _VERSION_BEFORE.search(match.string, max(0, match.start() - 12), match.start()):
         return False
     try:
-        return ipaddress.ip_address(match.group(0)).is_global
+        address = ipaddress.ip_address(match.group(0))
     except ValueError:
         return False
+    # IPv6: global unicast (2000::/3) only; `std::` or `a::` parse as addresses Python calls global.
+    return address.is_global and (address.version == 4 or address in _GLOBAL_UNICAST)
 
 
 _RULES: list[tuple[str, re.Pattern, Callable[[re.Match], bool]]] = [

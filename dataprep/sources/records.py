@@ -99,6 +99,6 @@ def _identify_languages(table: pa.Table) -> pa.Table:
 
 def add_document_stats(table: pa.Table, stats: Stats) -> None:
     """Language counts and the character-length histogram of a documents table."""
-    stats.lang.update(Counter(table.column("lang").to_pylist()))
+    stats.lang.update(Counter(code or "und" for code in table.column("lang").to_pylist()))
     lengths = pa.compute.utf8_length(table.column("text")).to_numpy(zero_copy_only=False)
     stats.add_histogram("length_chars", np.asarray(lengths))
