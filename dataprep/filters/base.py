@@ -10,6 +10,7 @@ rule is a NaN threshold that never compares true.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Optional
@@ -19,6 +20,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from dataprep.dataset.stats import Stats
     from dataprep.filters.batch import Batch
 
 
@@ -112,6 +114,17 @@ class Stage:
 
     def apply(self, batch: "Batch") -> StageResult:
         raise NotImplementedError
+
+    def run(self, batch: "Batch", stats: "Stats") -> StageResult:
+        """Apply to a batch and count it in `stats` as this stage: rows in and out, drops by reason, the mapper's
+        counters and the time taken (`time_ms.<name>`)."""
+        started = time.perf_counter()
+        result = self.apply(batch)
+        stats.counters[f"time_ms.{self.name}"] += int(round((time.perf_counter() - started) * 1000))
+        stats.counters.update(result.counters)
+        dropped = ~result.keep
+        stats.record_stage(self.name, len(result.keep), int(result.keep.sum()), Counter(result.reason[dropped].tolist()))
+        return result
 
 
 class Filter(Stage):

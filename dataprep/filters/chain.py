@@ -11,8 +11,6 @@ dataset is split into tasks.
 
 from __future__ import annotations
 
-import time
-from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
@@ -68,18 +66,13 @@ class FilterChain:
         batch = Batch(table)
         rejected = []
         for stage in self.stages:
-            started = time.perf_counter()
-            result = stage.apply(batch)
+            result = stage.run(batch, stats)
             if result.columns:
                 batch = batch.with_columns(result.columns)
             dropped = ~result.keep
             if dropped.any():
                 rejected.append(_rejected_rows(batch.table, stage.name, result, dropped))
                 batch = batch.subset(result.keep)
-            stats.counters[f"time_ms.{stage.name}"] += int(round((time.perf_counter() - started) * 1000))
-            stats.counters.update(result.counters)
-            reasons = Counter(result.reason[dropped].tolist())
-            stats.record_stage(stage.name, len(result.keep), int(result.keep.sum()), reasons)
         return batch.table, rejected
 
 

