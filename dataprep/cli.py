@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.console import Console
@@ -55,19 +55,46 @@ def run_step(step: Step, address: Optional[str] = None, workers: Optional[int] =
     console.print(result.summary, markup=False, soft_wrap=True)
 
 
-def _step_command(model: type[Step]) -> None:
+def _step_command(model: type[Step], extra: tuple[inspect.Parameter, ...] = (), optional: tuple[str, ...] = (),
+                  before: Optional[Callable[..., bool]] = None) -> None:
+    """A command from a step's model. `extra` options go to `before(params, **extra)`, which may answer the
+    command itself (True: done); `optional` fields may be left out on the command line for it."""
+
     def command(**kwargs):
         settings = {k: kwargs.pop(k) for k in ("address", "workers", "verbose")}
+        extras = {p.name: kwargs.pop(p.name) for p in extra}
+        if before is not None and before(kwargs, **extras):
+            return
         run_step(validate(model, kwargs), **settings)
 
-    command.__signature__ = inspect.Signature(command_parameters(model) + _run_options())
+    command.__signature__ = inspect.Signature(command_parameters(model, optional) + list(extra) + _run_options())
     command.__doc__ = (model.__doc__ or "").strip().splitlines()[0]
     command.__name__ = model.name
     app.command(model.name)(user_errors(command))
 
 
+def _print_filter_config(params: dict, print_config: bool) -> bool:
+    """`dataprep filter --print-config`: the resolved configuration, which loads back unchanged."""
+    from dataprep.errors import UsageError
+    from dataprep.filters.config import load_filter_config
+
+    if print_config:
+        out.print(load_filter_config(params["config"], params["url_blocklist"]).to_yaml(), end="", markup=False,
+                  soft_wrap=True)
+        return True
+    if params["input"] is None or params["output"] is None:
+        raise UsageError("dataprep filter needs IN and -o OUT (or --print-config)")
+    return False
+
+
+_PRINT_CONFIG = inspect.Parameter("print_config", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+    False, "--print-config", help="Print the resolved filter configuration (defaults + --config) and exit."))
+
 for _model in STEPS.values():
-    _step_command(_model)
+    if _model.name == "filter":
+        _step_command(_model, (_PRINT_CONFIG,), optional=("input", "output"), before=_print_filter_config)
+    else:
+        _step_command(_model)
 
 
 @app.command()

@@ -34,8 +34,11 @@ class Params(BaseModel):
 def Opt(default: Any = ..., help: str = "", *, flags: Optional[list[str]] = None, metavar: Optional[str] = None,
         argument: bool = False, cli: bool = True, required_on_cli: bool = False, **constraints) -> Any:
     """A pydantic Field with its help and its command-line spelling."""
-    extra = {"flags": flags, "metavar": metavar, "argument": argument, "cli": cli, "required_on_cli": required_on_cli}
-    return Field(default, description=help, json_schema_extra={k: v for k, v in extra.items() if v}, **constraints)
+    extra = {"flags": flags, "metavar": metavar, "argument": argument, "required_on_cli": required_on_cli}
+    extra = {k: v for k, v in extra.items() if v}
+    if not cli:
+        extra["cli"] = False
+    return Field(default, description=help, json_schema_extra=extra, **constraints)
 
 
 def _extra(field) -> dict:
@@ -77,8 +80,10 @@ def _metavar(annotation, name: str) -> Optional[str]:
     return None
 
 
-def command_parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
-    """typer parameters for every command-line field of `model`, arguments first."""
+def command_parameters(model: type[BaseModel], optional: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+    """typer parameters for every command-line field of `model`, arguments first.
+
+    `optional`: fields the command lets the user leave out (it checks them itself)."""
     arguments, options = [], []
     for name, field in model.model_fields.items():
         extra = _extra(field)
@@ -86,7 +91,7 @@ def command_parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
             continue
         annotation = field.annotation
         base = _strip_optional(annotation)
-        required = field.is_required() or extra.get("required_on_cli")
+        required = (field.is_required() or extra.get("required_on_cli")) and name not in optional
         default = ... if required else field.get_default(call_default_factory=True)
         metavar = extra.get("metavar") or _metavar(annotation, name)
         if extra.get("argument"):

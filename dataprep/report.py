@@ -123,8 +123,7 @@ def _section(console, section: dict, title: str, sizes_title: str = "") -> None:
         if isinstance(value, dict):
             histograms[key] = value
         else:
-            table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) and not isinstance(value, bool)
-                          else str(value))
+            table.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
     console.print(table)
     for key, hist in histograms.items():
         sub = Table(title=f"{title}: {key.replace('_', ' ')}")

@@ -72,6 +72,14 @@ class ShardJob:
         """Other datasets this job writes beside its main output (rejected rows, clusters)."""
         return []
 
+    def secondary_manifests(self, results: list[ShardResult]) -> list[Manifest]:
+        """The manifests of `secondary_targets`, in the same order, once every unit has run."""
+        return []
+
+    def completed(self, index: int) -> Optional[ShardResult]:
+        """The unit's result if an earlier run of this same job already wrote everything it writes."""
+        return self.writer().completed(index)
+
     # -- shared machinery ---------------------------------------------------------------------
     def input_datasets(self) -> list[str]:
         return [i["url"] for i in self.inputs if "manifest_sha256" in i]
@@ -103,12 +111,11 @@ class ShardJob:
         """Write shard `index` (or find it already written); any failure names the unit in one line."""
         unit = self.units[index]
         try:
-            writer = self.writer()
-            done = writer.completed(index)
+            done = self.completed(index)
             if done is not None:
                 return done
             table, stats = self.process(unit)
-            return writer.write(index, table, stats, tokens=self.shard_tokens(table))
+            return self.writer().write(index, table, stats, tokens=self.shard_tokens(table))
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - named here, where the unit is known

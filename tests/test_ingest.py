@@ -148,7 +148,9 @@ def test_parquet_ingest_counts_wrong_types(ray_local, tmp_path):
     assert len(manifest.shards) == 2  # one unit per row group
     out = open_dataset(str(tmp_path / "out")).to_table()
     assert out.column("id").to_pylist() == ["p1", "p3"]
-    assert json.loads(out.column("meta")[0].as_py()) == {"score": 0.1}
+    meta = json.loads(out.column("meta")[0].as_py())  # the record's other fields, plus language ID's
+    assert meta["score"] == 0.1 and meta["lang_raw"] == "en" and set(meta) == {"score", "lang_raw", "lang_score",
+                                                                                  "lang_top3"}
     assert manifest.stats["stages"][0]["dropped"] == {"empty_text": 1}
 
 

@@ -37,15 +37,22 @@ def _run_units(batch: pa.Table, job: ShardJob) -> pa.Table:
 def run_sharded_job(job: ShardJob, workers: Optional[int] = None, progress: bool = True) -> tuple[Manifest, int]:
     """Run every unit of `job` on Ray and commit its manifest; return it and the number of reused shards."""
     job.check()
-    job.target.begin(job.job_key())
+    secondary = job.secondary_targets()
+    key = job.job_key()
+    for target in (*secondary, job.target):
+        target.begin(key)
     try:
         results = list(_results(job, workers, progress))
         missing = set(range(len(job.units))) - {r.index for r in results}
         if missing:
             raise RuntimeError(f"job finished without shards {sorted(missing)[:10]}")
+        # Secondary outputs first: a committed main output then means a finished job.
+        for target, manifest in zip(secondary, job.secondary_manifests(results)):
+            target.commit(manifest)
         manifest = job.target.commit(job.manifest(results))
     finally:
-        job.target.release()
+        for target in (*secondary, job.target):
+            target.release()
     return manifest, sum(r.skipped for r in results)
 
 

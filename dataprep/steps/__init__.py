@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataprep.steps.base import Step, StepContext, StepResult
 from dataprep.steps.crawl import Crawl
 from dataprep.steps.dedup import Dedup
+from dataprep.steps.filter import Filter
 from dataprep.steps.ingest import Ingest
 from dataprep.steps.tokenize import Tokenize
 from dataprep.steps.tokenizer import Tokenizer
@@ -16,6 +17,7 @@ from dataprep.steps.tokenizer import Tokenizer
 STEPS: dict[str, type[Step]] = {
     "crawl": Crawl,
     "ingest": Ingest,
+    "filter": Filter,
     "dedup": Dedup,
     "tokenizer": Tokenizer,
     "tokenize": Tokenize,
@@ -33,4 +35,4 @@ def execute(step: Step, workers: int | None = None, progress: bool = False) -> S
         return step.run(ctx)
 
 
-__all__ = ["STEPS", "Step", "StepContext", "StepResult", "Crawl", "Ingest", "Dedup", "Tokenizer", "Tokenize", "execute"]
+__all__ = ["STEPS", "Step", "StepContext", "StepResult", "Crawl", "Ingest", "Filter", "Dedup", "Tokenizer", "Tokenize", "execute"]
