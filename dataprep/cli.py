@@ -171,11 +171,25 @@ def run(
                                          metavar="DIR"),
     address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP, metavar="HOST:PORT"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help=WORKERS_HELP, metavar="N"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print each step's resolved input, output and whether it "
+                                 "would run or be skipped as finished; run nothing."),
 ):
-    """Run a whole pipeline (ingest, dedup, tokenizer, tokenize, ...) as one job; every step is checked first."""
-    from dataprep.pipeline import load_config, run_config
+    """Run a whole pipeline (crawl, ingest, filter, dedup, tokenizer, tokenize) as one job; every step is checked first.
+
+    A rerun skips the steps an earlier run finished and, inside an unfinished step, its finished shards."""
+    from dataprep.pipeline import load_config, plan, resolve, run_config
 
     cfg = load_config(config, {"output": output, "workers": workers, "address": address})
+    if dry_run:
+        from rich.table import Table
+
+        table = Table(title=f"{config}: what `dataprep run` would do")
+        for column in ("step", "input", "output", "status"):
+            table.add_column(column)
+        for row in plan(resolve(cfg)):
+            table.add_row(*(row[c] for c in ("step", "input", "output", "status")))
+        out.print(table)
+        return
     written = run_config(cfg, log=lambda line: console.print(line, markup=False, soft_wrap=True))
     console.print(f"done: {written[-1]}", markup=False)
 

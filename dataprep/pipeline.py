@@ -120,16 +120,44 @@ def check_all(steps: list[Step], ctx: StepContext) -> None:
 
 
 def run_pipeline(steps: list[Step], ctx: StepContext) -> list[str]:
-    """Run resolved, checked steps in order (inside an open Ray session); return what each step wrote."""
+    """Run resolved, checked steps in order (inside an open Ray session); return what each step wrote.
+
+    A step whose outputs are already committed by a run with the same inputs, parameters and code is skipped
+    whole; inside an unfinished step, finished shards are reused."""
     written = []
     for i, step in enumerate(steps):
-        ctx.log(f"step {i} {step.name} -> {step.planned_output()}")
         if i:
             step.check(ctx)  # its inputs exist now: the checks that had to wait
+        if step.finished():
+            ctx.log(f"step {i} {step.name}: finished by an earlier run, skipped ({step.planned_output()})")
+            written.append(step.planned_output())
+            continue
+        ctx.log(f"step {i} {step.name} -> {step.planned_output()}")
         result = step.run(ctx)
         ctx.log(f"  {result.summary}")
         written.append(result.output)
     return written
+
+
+def plan(steps: list[Step]) -> list[dict[str, Any]]:
+    """What `run` would do, without doing it (and without Ray): each step's input, output and run/skip status."""
+    ctx = StepContext(log=lambda line: None)
+    rows, pending = [], set()
+    for i, step in enumerate(steps):
+        inputs = [u for u in (getattr(step, "input", None), *(getattr(step, "inputs", None) or []),
+                              getattr(step, "seeds", None), getattr(step, "tokenizer", None)) if u]
+        waiting = [u for u in inputs if u.rstrip("/") in pending]
+        if waiting:
+            status = "run (after the steps before it)"
+        else:
+            ctx.pending = set(pending)
+            step.check(ctx)
+            status = "skip (finished earlier)" if step.finished() else "run"
+        rows.append({"step": f"{i} {step.name}", "input": ", ".join(inputs) or "-",
+                     "output": step.planned_output() or "-", "status": status})
+        if not status.startswith("skip"):
+            pending |= {u.rstrip("/") for u in (step.planned_output(), *step.planned_artifacts().values()) if u}
+    return rows
 
 
 def run_config(config: PipelineConfig, log: Callable[[str], None] = print, progress: bool = True) -> list[str]:

@@ -62,8 +62,9 @@ class JobProgress:
         eta = ""
         if 0 < self.done < self.total:
             eta = f", about {elapsed / self.done * (self.total - self.done):,.0f} s left"
-        self.console.print(f"{self.label}: {self.done}/{self.total} {self.unit}, {self.rows:,} rows, "
-                           f"{_rate(self.nbytes, elapsed)}{eta}", markup=False, soft_wrap=True)
+        volume = f", {self.rows:,} rows, {_rate(self.nbytes, elapsed)}" if self.rows or self.nbytes else ""
+        self.console.print(f"{self.label}: {self.done}/{self.total} {self.unit}{volume}{eta}", markup=False,
+                           soft_wrap=True)
 
     def __exit__(self, exc_type, *exc) -> None:
         if self._bar is not None:

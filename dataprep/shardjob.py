@@ -125,13 +125,31 @@ class ShardJob:
     def provenance(self) -> dict[str, Any]:
         return {
             "job": self.name,
+            "job_key": self.job_key(),
             "inputs": self.inputs,
             "config": self.config,
             "code_version": code_version(),
             **self.extra_provenance(),
         }
 
+    def finished(self) -> bool:
+        """Every output of this job is committed with this job's key: a re-run has nothing to do."""
+        key = self.job_key()
+        return all(committed_job_key(t.url) == key for t in (self.target, *self.secondary_targets()))
+
     def manifest(self, results: list[ShardResult]) -> Manifest:
         stats = Stats.merged(r.stats for r in sorted(results, key=lambda r: r.index)).merge(self.job_stats())
         return build_manifest(self.kind, self.schema, results, self.provenance(), history=self.history(),
                               extra_stats=self.extra_stats() or None, stats=stats)
+
+
+def committed_job_key(url: str) -> Optional[str]:
+    """The job key recorded in a committed dataset's manifest, or None (no dataset, or an older one)."""
+    from dataprep.dataset import storage
+    from dataprep.dataset.manifest import MANIFEST_NAME
+
+    fs, root = storage.resolve(url)
+    try:
+        return Manifest.from_bytes(fs.cat_file(storage.join(root, MANIFEST_NAME))).provenance.get("job_key")
+    except (FileNotFoundError, OSError, ValueError):
+        return None

@@ -2,8 +2,8 @@
 
 Checks first, then Ray: an `--address` is probed with a plain TCP connect (5 s) before `ray.init`, so an
 unreachable cluster is one line naming the address, never a minute of C++ log lines. Ray's own chatter stays in
-its session folder (`--verbose` shows workers' logs): token authentication is kept on (Ray's default) but set
-explicitly so Ray does not announce it on every command.
+its session folder (`--verbose` shows workers' logs): token authentication is kept on (Ray's default), without
+Ray announcing it on every command.
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ def check_reachable(address: str) -> None:
 
 
 def quiet_ray_logging(verbose: bool = False) -> None:
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, stated so it is not announced each time
+    # Token authentication stays on (Ray's default for a new local cluster); only its announcement on every
+    # command is silenced. (Setting RAY_AUTH_MODE here instead would come after `import ray` has read it.)
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.WARNING if verbose else logging.ERROR)
     if not verbose:
         # When one task fails, the results of its siblings that were never fetched are errors too; the first
         # one is the user's message, the others would only repeat it as log lines.
@@ -107,3 +110,4 @@ def configure_data_context() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "Progress bars disabled": on purpose

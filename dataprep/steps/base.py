@@ -59,6 +59,11 @@ class Step(Params):
     def check(self, ctx: StepContext) -> None:
         """Refuse, before any work, what can be known to fail. Raises UserError."""
 
+    def finished(self) -> bool:
+        """Its outputs are committed by a run with the same inputs, parameters and code: a pipeline skips it
+        whole (no task runs, no file is rewritten). Called when its inputs exist."""
+        return False
+
     def run(self, ctx: StepContext) -> StepResult:
         raise NotImplementedError
 

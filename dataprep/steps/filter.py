@@ -66,6 +66,9 @@ class Filter(Step):
         del cfg
         self.job().check()
 
+    def finished(self) -> bool:
+        return self.job().finished()
+
     def run(self, ctx: StepContext) -> StepResult:
         from dataprep.distributed.executor import run_sharded_job
         from dataprep.filters.registry import STAGES

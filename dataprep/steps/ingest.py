@@ -40,6 +40,9 @@ class IngestStep(Step):
     def check(self, ctx: StepContext) -> None:
         self.job().check()
 
+    def finished(self) -> bool:
+        return self.job().finished()
+
     def run(self, ctx: StepContext) -> StepResult:
         from dataprep.distributed.executor import run_sharded_job
 

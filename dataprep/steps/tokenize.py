@@ -53,6 +53,9 @@ class Tokenize(Step):
             return
         self.job().check()
 
+    def finished(self) -> bool:
+        return self.job().finished()
+
     def run(self, ctx: StepContext) -> StepResult:
         from dataprep.distributed.executor import run_sharded_job
 

@@ -41,6 +41,24 @@ class Tokenizer(Step):
     def planned_artifacts(self) -> dict[str, str]:
         return {"tokenizer": f"{self.output}.model"}
 
+    def job_key(self) -> str:
+        """Identifies the trained model: the inputs' manifests, every parameter but the output, the code version."""
+        import hashlib
+        import json
+
+        from dataprep.dataset.reader import open_dataset
+        from dataprep.version import code_version
+
+        inputs = [open_dataset(url).manifest_sha256() for url in self.inputs]
+        params = self.model_dump(exclude={"inputs", "output", "overwrite"})
+        blob = json.dumps({"inputs": inputs, "params": params, "version": code_version()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def finished(self) -> bool:
+        from dataprep.tokenizer.train import written_by_us
+
+        return written_by_us(self.output, self.job_key())
+
     def check(self, ctx: StepContext) -> None:
         from dataprep.dataset.lifecycle import check_file_output
         from dataprep.dataset.reader import open_dataset
@@ -60,7 +78,7 @@ class Tokenizer(Step):
 
         kwargs = dict(inputs=self.inputs, model_prefix=self.output, vocab_size=self.vocab_size,
                       model_type=self.model_type, sample_bytes=self.sample_bytes,
-                      character_coverage=self.character_coverage, seed=self.seed)
+                      character_coverage=self.character_coverage, seed=self.seed, job_key=self.job_key())
         info = run_as_task(train_tokenizer, kwargs, num_cpus=ctx.workers)
         model = f"{self.output}.model"
         summary = (f"wrote {model} ({info['vocab_size']:,} pieces, sha256 {info['sha256'][:12]}, trained on "

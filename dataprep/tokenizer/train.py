@@ -48,14 +48,16 @@ def trainer_options(vocab_size: int, model_type: str, character_coverage: float,
     )
 
 
-def written_by_us(model_prefix: str) -> bool:
-    """PREFIX.model was written by this tool when PREFIX.json beside it records the model's sha256."""
+def written_by_us(model_prefix: str, job_key: Optional[str] = None) -> bool:
+    """PREFIX.model was written by this tool when PREFIX.json beside it records the model's sha256 (and, when
+    `job_key` is given, by a run of that job: same inputs, parameters and code)."""
     fs, root = storage.resolve(model_prefix)
     try:
         description = json.loads(fs.cat_file(root + ".json"))
-        return description.get("sha256") == hashlib.sha256(fs.cat_file(root + ".model")).hexdigest()
+        ours = description.get("sha256") == hashlib.sha256(fs.cat_file(root + ".model")).hexdigest()
     except (FileNotFoundError, OSError, ValueError, AttributeError):
         return False
+    return ours and (job_key is None or description.get("training", {}).get("job_key") == job_key)
 
 
 _REQUIRED_CHARS = re.compile(r"smaller than required_chars\. (\d+) vs (\d+)")
@@ -85,6 +87,7 @@ def train_tokenizer(
     character_coverage: float = 0.9995,
     seed: int = 0,
     threads: Optional[int] = None,
+    job_key: Optional[str] = None,
 ) -> dict[str, Any]:
     """Train and write the model; return the description written to MODEL_PREFIX.json.
 
@@ -103,7 +106,7 @@ def train_tokenizer(
     sample_size = sum(len(t.encode("utf-8")) for t in texts)
     return write_artifacts(model_prefix, model, {
         "model_type": model_type, "sample_rows": len(texts), "sample_bytes": sample_size,
-        "character_coverage": character_coverage, "seed": seed, "inputs": list(inputs),
+        "character_coverage": character_coverage, "seed": seed, "inputs": list(inputs), "job_key": job_key,
     })
 
 
