@@ -9,7 +9,10 @@ poetry and dialogue text; topped up to --mb with word-shuffled variants and ~10%
   (its MB/s counts only the bulk call; building its shingle lists in Python is reported apart), and for
   datatrove's `MinhashDedupSignature` step (16 buckets x 8 hashes, word 5-grams, its default spaCy English
   splitter) run in the separate venv `.venv-peers` on the first --datatrove-mb MB (it needs `xxhash<4`).
-- `dedup`: the whole `run_dedup` on a local 2-CPU Ray: docs/s, seconds per layer.
+- `dedup`: the whole `run_dedup` on a local 2-CPU Ray: docs/s, seconds per layer, and the marginal throughput
+  (full - tenth documents) / (t_full - t_tenth), which leaves out the fixed per-job cost; Ray's start-up
+  (`ray.init`) is reported apart as `ray_start_seconds`. `marginal_docs_per_cpu_s` is the same with the CPU
+  seconds of this Ray session's processes in place of wall time: steadier than wall time on a shared machine.
 - `memory`: largest per-task peak RSS and working set per layer for the corpus at 1/10 and full size, with
   partitions growing with the corpus, plus a control with the partition count held at the small run's.
 """
@@ -219,33 +222,73 @@ def datatrove(texts: list[str], mb: float) -> dict:
 
 
 # -- whole dedup on Ray ------------------------------------------------------------------------------------
+def session_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and every process it started (Ray's raylet, GCS and workers).
+
+    On a shared machine the wall time of a run also counts waiting for other users' processes; the CPU time
+    of our own processes much less so. Workers live across runs, so differences between two calls count the
+    run between them (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    ours, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        pid = frontier.pop()
+        children = [c for c, pp in parent.items() if pp == pid and c not in ours]
+        ours.update(children)
+        frontier += children
+    return sum(cpu.get(pid, 0.0) for pid in ours)
+
+
+def timed_dedup(run_dedup, src: str, out: str, params, **options):
+    """(summary, wall seconds, CPU seconds of this Ray session) of one run."""
+    cpu, start = session_cpu_seconds(), time.perf_counter()
+    summary = run_dedup(src, out, params, **options)
+    return summary, time.perf_counter() - start, session_cpu_seconds() - cpu
+
+
 def run_ray(docs, tmp: Path, shard_mb: float, memory: bool) -> dict:
     import ray
 
     from dataprep.distributed.dedup import run_dedup
     from dataprep.distributed.runtime import configure_data_context
 
+    start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     configure_data_context()
+    ray_start = time.perf_counter() - start
     params = DedupParams()
     try:
         full = write_docs(str(tmp / "full"), docs, shard_mb)
         tenth = write_docs(str(tmp / "tenth"), docs[: len(docs) // 10], shard_mb)
         rpp = max(len(docs) // 40, 1000)  # partitions grow with the corpus: ~4 for a tenth, ~40 in full
         run_dedup(tenth, str(tmp / "warm"), params, rows_per_partition=rpp)  # start workers, first-use allocations
-        start = time.perf_counter()
-        s = run_dedup(full, str(tmp / "out"), params, rows_per_partition=rpp)
-        seconds = time.perf_counter() - start
+        small, small_seconds, small_cpu = timed_dedup(run_dedup, tenth, str(tmp / "out-tenth"), params,
+                                                      rows_per_partition=rpp)
+        s, seconds, cpu = timed_dedup(run_dedup, full, str(tmp / "out"), params, rows_per_partition=rpp)
+        small_docs = len(docs) // 10
         result = {
             "documents": len(docs), "shards": s.manifest and len(s.manifest.shards), "seconds": round(seconds, 2), "docs_per_s": round(len(docs) / seconds),
             "docs_per_s_per_core": round(len(docs) / seconds / 2), "cores": 2,
+            "ray_start_seconds": round(ray_start, 2),
+            "cpu_seconds": round(cpu, 2),
+            "small": {"documents": small_docs, "seconds": round(small_seconds, 2), "cpu_seconds": round(small_cpu, 2)},
+            "marginal_docs_per_s": round((len(docs) - small_docs) / max(seconds - small_seconds, 1e-9)),
+            "marginal_docs_per_cpu_s": round((len(docs) - small_docs) / max(cpu - small_cpu, 1e-9)),
             "exact_removed": s.stats["exact_removed"], "near_removed": s.stats["near_removed"],
             "clusters": s.stats["clusters"], "partitions": s.stats["partitions"], "cc_rounds": s.stats["cc_rounds"],
             "layer_seconds": s.stats["seconds"],
         }
         mem = None
         if memory:
-            small = run_dedup(tenth, str(tmp / "out-tenth"), params, rows_per_partition=rpp)
             fixed = run_dedup(full, str(tmp / "out-fixed"), params, partitions=small.stats["partitions"])
             mem = {
                 "documents": {"tenth": len(docs) // 10, "full": len(docs)},
@@ -258,6 +301,28 @@ def run_ray(docs, tmp: Path, shard_mb: float, memory: bool) -> dict:
         ray.shutdown()
 
 
+def signatures(texts: list[str], mb: float, params: DedupParams, datatrove_mb: float) -> dict:
+    mine = ours(texts, params)
+    ds = datasketch_bulk(texts, params.ngram, params.num_perm)
+    dt = datatrove(texts, datatrove_mb)
+    # Per core = per CPU-second of the measuring process: on a shared machine, wall time also counts waiting.
+    ours_mbs = mb / mine["cpu_seconds"]
+    ds_mbs = mb / ds["cpu_seconds"]
+    return {
+        "num_perm": params.num_perm, "ngram": params.ngram,
+        "ours_mb_per_s_per_core": round(ours_mbs, 2),
+        "ours_mb_per_s_wall": round(mb / mine["seconds"], 2),
+        "ours_time_share": mine["share"],
+        "datasketch_bulk_mb_per_s_per_core": round(ds_mbs, 2),
+        "datasketch_bulk_mb_per_s_wall": round(mb / ds["seconds"], 2),
+        "datasketch_python_shingling_mb_per_s": round(mb / ds["shingling_seconds"], 2),
+        "datatrove_signature_step": dt,
+        "ratio_ours_vs_datasketch_bulk": round(ours_mbs / ds_mbs, 2),
+        "ratio_ours_vs_datasketch_with_shingling": round(ours_mbs / (mb / (ds["seconds"] + ds["shingling_seconds"])), 2),
+        "ratio_ours_vs_datatrove": round(ours_mbs / dt["mb_per_s_per_core"], 2) if dt.get("available") else None,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=20.0)
@@ -266,40 +331,22 @@ def main() -> None:
     ap.add_argument("--shard-mb", type=float, default=1.0)
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--no-signatures", action="store_true", help="only the Ray dedup (for before/after runs)")
     args = ap.parse_args()
 
     docs = build_corpus(Path(args.corpora), args.mb)
     texts = [t for _, t in docs]
     mb = sum(len(t.encode()) for t in texts) / 1e6
     params = DedupParams()
-
-    mine = ours(texts, params)
-    ds = datasketch_bulk(texts, params.ngram, params.num_perm)
-    dt = datatrove(texts, args.datatrove_mb)
-    # Per core = per CPU-second of the measuring process: on a shared machine, wall time also counts waiting.
-    ours_mbs = mb / mine["cpu_seconds"]
-    ds_mbs = mb / ds["cpu_seconds"]
-    out = {
-        "corpus": {"documents": len(docs), "mb": round(mb, 2), "source": args.corpora},
-        "signatures": {
-            "num_perm": params.num_perm, "ngram": params.ngram,
-            "ours_mb_per_s_per_core": round(ours_mbs, 2),
-            "ours_mb_per_s_wall": round(mb / mine["seconds"], 2),
-            "ours_time_share": mine["share"],
-            "datasketch_bulk_mb_per_s_per_core": round(ds_mbs, 2),
-            "datasketch_bulk_mb_per_s_wall": round(mb / ds["seconds"], 2),
-            "datasketch_python_shingling_mb_per_s": round(mb / ds["shingling_seconds"], 2),
-            "datatrove_signature_step": dt,
-            "ratio_ours_vs_datasketch_bulk": round(ours_mbs / ds_mbs, 2),
-            "ratio_ours_vs_datasketch_with_shingling": round(ours_mbs / (mb / (ds["seconds"] + ds["shingling_seconds"])), 2),
-            "ratio_ours_vs_datatrove": round(ours_mbs / dt["mb_per_s_per_core"], 2) if dt.get("available") else None,
-        },
-    }
+    out = {"corpus": {"documents": len(docs), "mb": round(mb, 2), "source": args.corpora}}
+    if not args.no_signatures:
+        out["signatures"] = signatures(texts, mb, params, args.datatrove_mb)
     if not args.no_ray:
         with tempfile.TemporaryDirectory() as tmp:
             out.update(run_ray(docs, Path(tmp), args.shard_mb, not args.no_memory))
         d = out["dedup"]
         d["mb_per_s"] = round(mb / d["seconds"], 2)
+        d["marginal_mb_per_s"] = round(d["marginal_docs_per_s"] * mb / len(docs), 2)
     print(json.dumps(out, indent=2))
 
 

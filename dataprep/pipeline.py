@@ -167,5 +167,17 @@ def run_config(config: PipelineConfig, log: Callable[[str], None] = print, progr
     ctx = StepContext(workers=config.workers, log=log, progress=progress)
     steps = resolve(config)
     check_all(steps, ctx)
+    if all_finished(steps):  # a re-submitted finished pipeline: nothing to do, not even starting Ray
+        return run_pipeline(steps, ctx)
     with ray_session(config.address):
         return run_pipeline(steps, ctx)
+
+
+def all_finished(steps: list[Step]) -> bool:
+    for step in steps:
+        try:
+            if not step.finished():
+                return False
+        except UserError:
+            return False  # its input is not there yet: an earlier step has work to do
+    return True

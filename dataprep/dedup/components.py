@@ -5,13 +5,19 @@ Nodes are int64 keys. The distributed driver alternates `large_star` and `small_
 changes it; then every component is a star whose centre is its smallest node. Each step is a pure function
 of the edges grouped at one node, so a partition holds only its own share of the edges, and the result (the
 set of components) does not depend on how edges were partitioned. Which document a component keeps is
-decided afterwards by document id (`choose_representatives`), not by node key.
+decided afterwards by document id (`survivors.choose_survivors`), not by node key.
+
+A round's input pieces: large-star wants every edge at both of its ends (`at_both_ends`), small-star every
+edge once, at its larger end (`at_larger_end`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from dataprep.dedup.partitions import Piece, concat, partition_of, split
 from dataprep.dedup.shingles import fmix64
 
 
@@ -34,16 +40,6 @@ def group_min(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     lengths = np.diff(np.append(starts, len(src)))
     mins = np.minimum(np.minimum.reduceat(dst, starts), src[starts]) if len(src) else dst[:0]
     return np.repeat(mins, lengths)
-
-
-def star_edges(keys: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Edges (member, centre) joining every member of each equal-key group to the group's smallest node."""
-    order = np.lexsort((nodes, keys))
-    keys, nodes = keys[order], nodes[order]
-    starts = _group_starts(keys)
-    lengths = np.diff(np.append(starts, len(keys)))
-    centre = np.repeat(nodes[starts], lengths)
-    return unique_edges(nodes, centre)
 
 
 def large_star(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,15 +65,50 @@ def fingerprint(src: np.ndarray, dst: np.ndarray) -> tuple[int, int]:
         return int(len(src)), int(np.sum(h, dtype=np.uint64))
 
 
-def partition_of(nodes: np.ndarray, partitions: int) -> np.ndarray:
-    """The partition of each node: a hash, so skewed key ranges still spread evenly."""
-    return (fmix64(nodes.astype(np.uint64)) % np.uint64(partitions)).astype(np.int64)
+def at_both_ends(partitions: int, src: np.ndarray, dst: np.ndarray) -> list[Piece]:
+    """Edges as large-star input: each edge at both of its ends."""
+    a, b = np.concatenate([src, dst]), np.concatenate([dst, src])
+    return split(partitions, partition_of(a, partitions), src=a, dst=b)
 
 
-def split(partitions: int, by: np.ndarray, **columns: np.ndarray) -> list[dict[str, np.ndarray]]:
-    """Cut parallel columns into `partitions` pieces by the partition number in `by`."""
-    order = np.argsort(by, kind="stable")
-    bounds = np.searchsorted(by[order], np.arange(partitions + 1))
-    return [
-        {name: col[order[bounds[p] : bounds[p + 1]]] for name, col in columns.items()} for p in range(partitions)
-    ]
+def at_larger_end(partitions: int, src: np.ndarray, dst: np.ndarray) -> list[Piece]:
+    """Edges as small-star input: each edge once, at its larger end."""
+    hi, lo = np.maximum(src, dst), np.minimum(src, dst)
+    return split(partitions, partition_of(hi, partitions), src=hi, dst=lo)
+
+
+@dataclass
+class StarStep:
+    src: np.ndarray  # the step's output edges
+    dst: np.ndarray
+    fingerprint: tuple[int, int]  # of the step's input edge set (this partition's share)
+
+
+def large_star_step(pieces: list[Piece]) -> StarStep:
+    """Large-star over one partition's edges (both directions, at `src`)."""
+    src, dst = unique_edges(concat(pieces, "src"), concat(pieces, "dst"))
+    once = src > dst  # every undirected edge is here once in this orientation, in exactly one partition
+    return StarStep(*large_star(src, dst), fingerprint(src[once], dst[once]))
+
+
+def small_star_step(pieces: list[Piece]) -> StarStep:
+    """Small-star over one partition's edges (each once, at its larger end)."""
+    src, dst = unique_edges(concat(pieces, "src"), concat(pieces, "dst"))
+    return StarStep(*small_star(src, dst), fingerprint(src, dst))
+
+
+def summed(fingerprints: list[tuple[int, int]]) -> tuple[int, int]:
+    """The fingerprint of a whole edge set from those of its partitions."""
+    return sum(f[0] for f in fingerprints), sum(f[1] for f in fingerprints) % (1 << 64)
+
+
+class Convergence:
+    """Alternating large-star and small-star has converged once three successive steps see the same edge set
+    (by fingerprint): the last large-star input is then stars around each component's minimum."""
+
+    def __init__(self):
+        self.fingerprints: list[tuple[int, int]] = []
+
+    def add(self, fingerprint: tuple[int, int]) -> bool:
+        self.fingerprints.append(fingerprint)
+        return len(self.fingerprints) >= 3 and self.fingerprints[-1] == self.fingerprints[-2] == self.fingerprints[-3]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dataprep.dedup import minhash
 from dataprep.dedup.lsh import band_keys
@@ -14,19 +15,17 @@ from dataprep.dedup.shingles import document_hashes, shingle_hashes, tokenize
 
 
 @dataclass
-class Features:
-    exact: np.ndarray  # (docs, 2) uint64: 128-bit hash of the normalized text
+class BatchFeatures:
+    text_hashes: np.ndarray  # (docs, 2) uint64: 128-bit hash of the normalized text (exact dedup)
     signatures: np.ndarray  # (docs, num_perm) uint32
-    bands: np.ndarray  # (docs, bands) uint64
-    has_shingles: np.ndarray  # bool: documents without any token get no band keys
+    band_keys: np.ndarray  # (docs, bands) uint64
+    has_tokens: np.ndarray  # bool: a document without any token gets no shingle, so no band keys
 
 
 def batch_bounds(texts: pa.Array | pa.ChunkedArray, max_bytes: int = 1 << 20, max_rows: int = 4096) -> list[tuple[int, int]]:
     """(start, stop) row ranges of at most `max_rows` rows and about `max_bytes` of text (a longer single
     document gets a batch of its own): the per-character work arrays are ~40 bytes a character, so batching by
     bytes is what bounds a task's memory."""
-    import pyarrow.compute as pc
-
     lengths = pc.fill_null(pc.binary_length(texts), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     bounds, start, size = [], 0, 0
     for i, n in enumerate(lengths.tolist()):
@@ -39,14 +38,16 @@ def batch_bounds(texts: pa.Array | pa.ChunkedArray, max_bytes: int = 1 << 20, ma
     return bounds
 
 
-def compute(texts: pa.Array | pa.ChunkedArray, params: DedupParams, perms=None) -> Features:
+def batch_features(texts: pa.Array | pa.ChunkedArray, params: DedupParams, perms=None) -> BatchFeatures:
+    """The features of a batch of texts; `perms` are `minhash.permutations(params.num_perm, params.seed)`,
+    drawn once per shard rather than per batch."""
     a, b = perms if perms is not None else minhash.permutations(params.num_perm, params.seed)
     tokens = tokenize(texts)
     shingles, offsets = shingle_hashes(tokens, params.ngram)
     sigs = minhash.signatures(shingles, offsets, a, b)
-    return Features(
-        exact=document_hashes(tokens),
+    return BatchFeatures(
+        text_hashes=document_hashes(tokens),
         signatures=sigs,
-        bands=band_keys(sigs, params.bands, params.rows),
-        has_shingles=np.diff(offsets) > 0,
+        band_keys=band_keys(sigs, params.bands, params.rows),
+        has_tokens=np.diff(offsets) > 0,
     )

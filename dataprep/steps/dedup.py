@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-from dataprep.dataset.lifecycle import OutputTarget
 from dataprep.params import Opt
 from dataprep.steps.base import Step, StepContext, StepResult
 
@@ -33,10 +32,6 @@ class Dedup(Step):
             update["output"] = default_output
         return self.model_copy(update=update)
 
-    def targets(self) -> list[OutputTarget]:
-        main = OutputTarget(self.output)
-        return [main] + ([OutputTarget(self.keep_clusters, "--keep-clusters")] if self.keep_clusters else [])
-
     def check(self, ctx: StepContext) -> None:
         from dataprep.dataset.reader import open_dataset
         from dataprep.errors import UserError
@@ -47,15 +42,24 @@ class Dedup(Step):
             ds = open_dataset(self.input, kind="documents")
             if not {"id", "text"} <= set(ds.schema.names):
                 raise UserError(f"{self.input} has no id/text columns; dedup needs a documents dataset")
-        targets = self.targets()
-        for t in targets:
-            t.check([self.input], others=[o for o in targets if o is not t])
+        from dataprep.dedup.job import dedup_targets
+
+        dedup_targets(self.input, self.output, self.keep_clusters)
 
     def algorithm(self):
         from dataprep.dedup.params import DedupParams
 
         return DedupParams(threshold=self.threshold, num_perm=self.num_perm, ngram=self.ngram, exact=self.exact,
                            verify=self.verify)
+
+    def finished(self) -> bool:
+        from dataprep.dataset.reader import open_dataset
+        from dataprep.dedup.job import dedup_job_key
+        from dataprep.shardjob import committed_job_key
+
+        key = dedup_job_key(open_dataset(self.input, kind="documents"), self.algorithm())
+        outputs = [self.output] + ([self.keep_clusters] if self.keep_clusters else [])
+        return committed_job_key(self.output) == key and all(committed_job_key(o) is not None for o in outputs)
 
     def run(self, ctx: StepContext) -> StepResult:
         from dataprep.distributed.dedup import run_dedup

@@ -82,6 +82,29 @@ def planted(seed: int = 0) -> tuple[list[tuple[str, str]], set[str], set[str]]:
     return docs, {i for i, _ in en + zh}, {i for i, _ in copies}
 
 
+def word_groups(seed: int = 0, vocab: list[str] | None = None) -> list[tuple[str, str]]:
+    """Groups of 4 variants (1-8 words changed) of random 40-word texts: buckets of three or more documents whose
+    pairwise similarities straddle the threshold, where --verify's comparisons decide the components.
+
+    The default vocabulary "w0".."w399" normalizes to three words (digits fold to 0); `letter_words()` gives 400."""
+    rng = random.Random(seed)
+    vocab = vocab or [f"w{i}" for i in range(400)]
+    docs = []
+    for g in range(30):
+        base = [rng.choice(vocab) for _ in range(40)]
+        for j in range(4):
+            words = list(base)
+            for _ in range(rng.randint(1, 8)):
+                words[rng.randrange(len(words))] = rng.choice(vocab)
+            docs.append((f"g{g:02d}-{j}", " ".join(words)))
+    return docs
+
+
+def letter_words(n: int) -> list[str]:
+    """`n` distinct words of letters only (which normalization keeps distinct)."""
+    return ["".join(chr(ord("a") + int(d)) for d in f"{i:04d}") for i in range(n)]
+
+
 def documents_table(docs: list[tuple[str, str]], lang: str = "und") -> pa.Table:
     n = len(docs)
     return pa.table(

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from dataprep.dedup import components as cc
+from tests.dedup.inprocess import converged_stars
 
 
 def _union_find_min(u, v):
@@ -24,22 +25,11 @@ def _union_find_min(u, v):
 
 
 def _run(u, v, P):
-    """The driver's loop, with lists standing in for shuffles."""
-    src, dst = u, v
-    while True:
-        parts = cc.split(P, cc.partition_of(np.concatenate([src, dst]), P),
-                         src=np.concatenate([src, dst]), dst=np.concatenate([dst, src]))
-        outs = [cc.large_star(p["src"], p["dst"]) for p in parts]
-        s = np.concatenate([o[0] for o in outs])
-        d = np.concatenate([o[1] for o in outs])
-        hi, lo = np.maximum(s, d), np.minimum(s, d)
-        outs = [cc.small_star(p["src"], p["dst"]) for p in cc.split(P, cc.partition_of(hi, P), src=hi, dst=lo)]
-        new_src = np.concatenate([o[0] for o in outs])
-        new_dst = np.concatenate([o[1] for o in outs])
-        before = set(zip(src.tolist(), dst.tolist()))
-        if before == set(zip(new_src.tolist(), new_dst.tolist())) and all(new_src > new_dst):
-            return new_src, new_dst
-        src, dst = new_src, new_dst
+    """The driver's rounds in this process: converged stars as (member, minimum) edges."""
+    stars = converged_stars([[piece] for piece in cc.at_both_ends(P, u, v)], P)
+    src = np.concatenate([piece["src"] for pieces in stars for piece in pieces])
+    dst = np.concatenate([piece["dst"] for pieces in stars for piece in pieces])
+    return src[src > dst], dst[src > dst]
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -57,13 +47,6 @@ def test_components_are_stars_around_the_minimum(seed, P):
     expected = _union_find_min(u, v)
     got = {**{int(d): int(d) for d in dst}, **{int(s): int(d) for s, d in zip(src, dst)}}
     assert got == expected
-
-
-def test_star_edges_join_each_group_to_its_smallest_node():
-    keys = np.array([5, 5, 5, 7, 9, 9], dtype=np.uint64)
-    nodes = np.array([30, 10, 20, 40, 60, 50], dtype=np.int64)
-    src, dst = cc.star_edges(keys, nodes)
-    assert sorted(zip(src.tolist(), dst.tolist())) == [(20, 10), (30, 10), (60, 50)]
 
 
 def test_fingerprint_is_order_independent():

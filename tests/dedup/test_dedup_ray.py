@@ -13,7 +13,7 @@ from dataprep.dataset import CLUSTERS, open_dataset
 from dataprep.errors import UserError
 from dataprep.dedup.params import DedupParams
 from dataprep.distributed.dedup import run_dedup
-from tests.dedup.corpus import planted, sohu_pairs, write_docs
+from tests.dedup.corpus import planted, sohu_pairs, word_groups, write_docs
 
 
 def kept_ids(url) -> list[str]:
@@ -168,7 +168,7 @@ def test_interrupted_run_leaves_no_readable_clusters_dataset(ray_local, tmp_path
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed before the commit")
 
-    monkeypatch.setattr(module, "_clusters_manifest", killed)
+    monkeypatch.setattr(module, "_commit_clusters", killed)
     with pytest.raises(KeyboardInterrupt):
         run_dedup(src, str(tmp_path / "out2"), DedupParams(threshold=0.5), keep_clusters=str(tmp_path / "cl"))
     with pytest.raises(UserError, match="unfinished job"):  # the earlier manifest was withdrawn first
@@ -193,22 +193,6 @@ def test_verify_keeps_results_on_planted_corpus(ray_local, planted_corpus, tmp_p
     src = write_docs(tmp_path / "in", docs, shards=2)
     run_dedup(src, str(tmp_path / "out"), DedupParams(verify=True))
     assert set(kept_ids(tmp_path / "out")) == originals
-
-
-def word_groups(seed: int = 0) -> list[tuple[str, str]]:
-    """Groups of 4 variants (1-8 words changed) of random 40-word texts: buckets of three or more documents whose
-    pairwise similarities straddle the threshold, where --verify's comparisons decide the components."""
-    rng = random.Random(seed)
-    vocab = [f"w{i}" for i in range(400)]
-    docs = []
-    for g in range(30):
-        base = [rng.choice(vocab) for _ in range(40)]
-        for j in range(4):
-            words = list(base)
-            for _ in range(rng.randint(1, 8)):
-                words[rng.randrange(len(words))] = rng.choice(vocab)
-            docs.append((f"g{g:02d}-{j}", " ".join(words)))
-    return docs
 
 
 def test_verify_kept_ids_do_not_depend_on_input_sharding(ray_local, tmp_path):
@@ -279,3 +263,22 @@ def test_pipeline_step_ingest_then_dedup(ray_local, tmp_path):
     assert names[0] == "ingest" and names[-2:] == ["exact_dedup", "near_dedup"]
     assert ds.manifest.stats["dedup"]["exact_removed"] >= 10
     assert not {f"z{i:03d}" for i in range(10)} & set(kept_ids(written[-1]))
+
+
+def test_documents_output_refuses_the_input_and_withdraws_an_earlier_manifest(ray_local, tmp_path, monkeypatch):
+    from dataprep.distributed.dedup import OutputDataset
+
+    src = write_docs(tmp_path / "in", sohu_docs()[:100], shards=2)
+    with pytest.raises(UserError, match="is the input dataset"):
+        run_dedup(src, src, DedupParams())
+    assert open_dataset(src).manifest.rows == 100  # the input is untouched
+    run_dedup(src, str(tmp_path / "out"), DedupParams())
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed before the commit")
+
+    monkeypatch.setattr(OutputDataset, "commit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_dedup(src, str(tmp_path / "out"), DedupParams(threshold=0.5))
+    with pytest.raises(UserError, match="unfinished job"):  # no old manifest over new shards
+        open_dataset(str(tmp_path / "out"))
