@@ -10,6 +10,7 @@ from rich.console import Console
 
 from dataprep.cli_errors import console, fail, user_errors
 from dataprep.sources.records import MAX_DOC_CHARS
+from dataprep.web.extract import DEFAULT_EXTRACTOR, EXTRACTORS
 
 app = typer.Typer(
     add_completion=False,
@@ -35,11 +36,16 @@ def ingest(
     sources: List[str] = typer.Argument(..., help="Files, folders or globs (any fsspec URL)."),
     output: str = typer.Option(..., "-o", "--output", help="Output dataset folder."),
     fmt: Optional[str] = typer.Option(
-        None, "--format", help="jsonl|parquet|text|dialogue|preference (documents formats are guessed from the suffix)."
+        None, "--format",
+        help="jsonl|parquet|text|warc|wet|html|dialogue|preference (documents formats are guessed from the suffix).",
     ),
     text_split: str = typer.Option("file", "--text-split", help="Plain text: one document per `file` or per `blank-line` block."),
     text_field: Optional[str] = typer.Option(None, "--text-field", help="JSONL/Parquet field with the text (default: text, content)."),
     max_chars: int = typer.Option(MAX_DOC_CHARS, "--max-chars", help="Longer documents are skipped as too_large."),
+    extractor: str = typer.Option(
+        DEFAULT_EXTRACTOR, "--extractor",
+        help=f"WARC/HTML main-text extractor: {'|'.join(EXTRACTORS)}, or module:function.",
+    ),
     address: Optional[str] = ADDRESS,
     workers: Optional[int] = WORKERS,
 ):
@@ -49,7 +55,8 @@ def ingest(
     if text_split not in ("file", "blank-line"):
         fail(f"--text-split must be file or blank-line, not {text_split!r}")
     with on_ray(address):
-        manifest, skipped = operations.ingest(sources, output, fmt, text_split, text_field, max_chars, workers)
+        manifest, skipped = operations.ingest(sources, output, fmt, text_split, text_field, max_chars, workers,
+                                              extractor=extractor)
     _report_written(output, manifest, skipped)
 
 

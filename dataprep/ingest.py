@@ -10,11 +10,19 @@ from dataprep.dataset.schemas import DOCUMENTS
 from dataprep.dataset.stats import Stats
 from dataprep.errors import UserError
 from dataprep.shardjob import ShardJob
-from dataprep.sources import files, jsonl, parquet, text
+from dataprep.sources import files, html, jsonl, parquet, text, warc, wet
 from dataprep.sources.records import MAX_DOC_CHARS, DocumentBuilder
+from dataprep.sources.units import unit_bytes
+from dataprep.web.extract import DEFAULT_EXTRACTOR, resolve
+from dataprep.web.page import ExtractOptions
 
-DOCUMENT_FORMATS = ("jsonl", "parquet", "text")
-SUFFIX_FORMATS = {
+DOCUMENT_FORMATS = ("jsonl", "parquet", "text", "warc", "wet", "html")
+SUFFIX_FORMATS = {  # longest suffixes first: `.warc.wet.gz` is WET, not WARC
+    ".warc.wet": "wet",
+    ".warc.wat": "warc",  # counted as wat_unsupported record by record
+    ".warc": "warc",
+    ".html": "html",
+    ".htm": "html",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "jsonl",
@@ -49,8 +57,15 @@ class IngestJob(ShardJob):
         text_split: str = "file",
         text_field: Optional[str] = None,
         max_chars: int = MAX_DOC_CHARS,
+        extractor: str = DEFAULT_EXTRACTOR,
     ):
         inputs = files.expand_inputs(sources)
+        described = [files.describe(url) for url, _ in inputs]
+        unit_size = unit_bytes(sum(d["bytes"] or 0 for d in described))
+        try:
+            resolve(extractor)
+        except (ValueError, ImportError, AttributeError) as exc:
+            raise UserError(f"--extractor: {exc}") from None
         units = []
         for url, source in inputs:
             this_format = fmt or guess_format(url)
@@ -62,13 +77,20 @@ class IngestJob(ShardJob):
                 units.extend(jsonl.plan(url, source))
             elif this_format == "parquet":
                 units.extend(parquet.plan(url, source))
+            elif this_format == "warc":
+                units.extend(warc.plan(url, source, unit_size))
+            elif this_format == "wet":
+                units.extend(wet.plan(url, source, unit_size))
+            elif this_format == "html":
+                units.extend(html.plan(url, source))
             else:
                 units.extend(text.plan(url, source, text_split))
-        config = {"format": fmt, "text_split": text_split, "text_field": text_field, "max_chars": max_chars}
-        described = [files.describe(url) for url, _ in inputs]
+        config = {"format": fmt, "text_split": text_split, "text_field": text_field, "max_chars": max_chars,
+                  "extractor": extractor}
         super().__init__(out_url, units, config, described)
         self.text_field = text_field
         self.max_chars = max_chars
+        self.extract_options = ExtractOptions(extractor)
 
     def process(self, unit: dict) -> tuple[pa.Table, Stats]:
         builder = DocumentBuilder(self.name, self.max_chars)
@@ -76,6 +98,12 @@ class IngestJob(ShardJob):
             jsonl.read(unit, builder, self.text_field)
         elif unit["format"] == "parquet":
             parquet.read(unit, builder, self.text_field)
+        elif unit["format"] == "warc":
+            warc.read(unit, builder, self.extract_options)
+        elif unit["format"] == "wet":
+            wet.read(unit, builder)
+        elif unit["format"] == "html":
+            html.read(unit, builder, self.extract_options)
         else:
             text.read(unit, builder)
         return builder.finish()

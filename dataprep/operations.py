@@ -20,13 +20,15 @@ def ingest(
     text_field: Optional[str] = None,
     max_chars: int = MAX_DOC_CHARS,
     workers: Optional[int] = None,
+    extractor: Optional[str] = None,
 ) -> tuple[Manifest, int]:
     if fmt in ("dialogue", "preference"):
         from dataprep.ingest_chat import ChatIngestJob
 
         job = ChatIngestJob(sources, out, fmt, max_chars=max_chars)
     else:
-        job = IngestJob(sources, out, fmt=fmt, text_split=text_split, text_field=text_field, max_chars=max_chars)
+        web = {"extractor": extractor} if extractor else {}
+        job = IngestJob(sources, out, fmt=fmt, text_split=text_split, text_field=text_field, max_chars=max_chars, **web)
     return run_sharded_job(job, workers=workers)
 
 
@@ -71,7 +73,7 @@ class DedupStep(Step):
 @register_step("ingest")
 class IngestStep(Step):
     inputs: list[str]
-    format: Optional[Literal["jsonl", "parquet", "text", "dialogue", "preference"]] = None
+    format: Optional[Literal["jsonl", "parquet", "text", "warc", "wet", "html", "dialogue", "preference"]] = None
     text_split: Literal["file", "blank-line"] = "file"
     text_field: Optional[str] = None
     max_chars: int = MAX_DOC_CHARS
