@@ -13,19 +13,36 @@ import re
 import unicodedata
 from typing import Callable, Iterable, NamedTuple, Optional
 
-# CSS selectors of page regions that hold no main text on any site: class/id naming conventions shared by
-# common CMS themes (WordPress, Ghost, Drupal, Chinese news CMSes). Used by extractors that take a skip list.
-SKIP_SELECTORS = (
-    "nav", "aside", "footer", "form", "[role=navigation]", "[role=complementary]", "[role=contentinfo]",
-    "[class*=footer]", "[id*=footer]", "[class*=breadcrumb]", "[class*=crumb]",
-    "[class*=related]", "[id*=related]", "[class*=recommend]", "[class*=share]", "[class*=social]",
-    "[class*=newsletter]", "[class*=subscribe]", "[class*=signup]", "[class^=cta]", "[class*=-cta]", "[id^=cta]",
-    "[class*=advert]", "[id*=advert]", "[class*=ad-unit]", "[class*=sponsor]", "[class*=promo]",
-    "[class*=author-bio]", "[class*=author-box]", "[class*=m-author]", "[class=author]",
-    "[class*=comment-respond]", "[id=respond]", "[class*=pagination]", "[class*=pager]",
-    "[class*=cookie]", "[class*=pop i]", "[class*=modal]", "[id*=sidebar]",
-    "[class*=news-list]", "[class*=post-list]", "[class*=more-stories]", "[class*=read-more]", "[class*=readmore]",
+# Page regions that hold no main text on any site, named by the words of their tag, class, id or role
+# (conventions shared by WordPress, Ghost, Drupal and Chinese news CMS themes). A class matches by whole word
+# (`site-footer`, `share_buttons`), never by substring (`promoted`, `popular`), and an element holding the
+# article's title or body (REGION_KEEP) is a wrapper, never removed. Layout words (`sidebar`, which themes
+# put on the wrapper as `with-sidebar-right`) and byline words (`author`) are not region words.
+REGION_TAGS = {"nav", "aside", "footer", "form"}
+REGION_ROLES = {"navigation", "complementary", "contentinfo"}
+REGION_WORDS = {
+    "footer", "breadcrumb", "breadcrumbs", "crumb", "crumbs", "related", "recommend", "recommended", "share",
+    "sharing", "social", "newsletter", "subscribe", "subscription", "signup", "cta", "advert", "advertisement",
+    "ad", "ads", "sponsor", "sponsored", "promo", "bio", "respond", "pagination", "pager", "cookie", "cookies",
+    "popup", "comments",
+}
+REGION_KEEP = "h1, article, main, [itemprop=articleBody]"
+# A CSS pre-filter for candidate regions: the word as a whole class token, or delimited by - or _ inside one
+# (few candidates, so little Python per page); `region_words` then confirms by whole words.
+REGION_CANDIDATES = ", ".join(
+    sorted(REGION_TAGS) + [f"[role={r}]" for r in sorted(REGION_ROLES)]
+    + [f"[class~={w}], [id={w}], [class*=-{w}], [class*={w}-], [class*=_{w}], [class*={w}_], [id*=-{w}], [id*={w}-]"
+       for w in sorted(REGION_WORDS)]
 )
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def region_words(tag: str, class_: str, id_: str, role: str) -> bool:
+    """Whether an element's tag, role or class/id words name a boilerplate region."""
+    if tag in REGION_TAGS or role in REGION_ROLES:
+        return True
+    return bool(REGION_WORDS.intersection(_WORD_SPLIT.split(f"{class_} {id_}".lower())))
+
 
 NAV_PHRASES = (
     "首页", "网站地图", "上一篇", "下一篇", "上一页", "下一页", "返回顶部", "关于我们", "联系我们", "免责声明",
@@ -107,7 +124,8 @@ def navigation(line: Line) -> bool:
     parts = [p for p in _SEPARATORS.split(line.text) if p]
     if len(parts) < 3 and _CJK.search(line.text):
         parts = line.text.split()  # Chinese menus are often items separated by spaces alone
-    return len(parts) >= 3 and all(units(p) <= 4 for p in parts)
+    # menus name places; rows of a table (`gsoc-2018 | 3.3 GB/s`) carry numbers
+    return len(parts) >= 3 and all(units(p) <= 4 for p in parts) and not any(ch.isdigit() for ch in line.text)
 
 
 def footer(line: Line) -> bool:
@@ -154,11 +172,23 @@ def end_marker(line: Line) -> bool:
     return line.size <= 20 and any(m in line.text for m in END_MARKERS)
 
 
+_CELL_RUN = re.compile(r"(?:\|[ \t]*){2,}")  # empty cells: "| | |"
+
+
 def strip_table_artifacts(text: str) -> str:
-    """Drop lines made only of `|`; a run of them becomes one paragraph break (FineWeb's treatment)."""
+    """FineWeb's treatment of `|` table artifacts: lines made only of `|` go (a run of them becomes one
+    paragraph break); within a line, runs of empty cells collapse to one separator and edge pipes go."""
     if "|" not in text:
         return text
-    return _join(["" if table_artifact(Line(raw.strip(), 0)) else raw for raw in text.split("\n")])
+    out = []
+    for raw in text.split("\n"):
+        if "|" in raw:
+            if table_artifact(Line(raw.strip(), 0)):
+                raw = ""
+            else:
+                raw = _CELL_RUN.sub("| ", raw).strip().strip("|").strip()
+        out.append(raw)
+    return _join(out)
 
 
 def clean_lines(text: str, rules: Optional[Iterable[str]] = None, tail: bool = True) -> str:

@@ -22,7 +22,8 @@ from typing import Optional
 DEFAULT_TIMEOUT_S = 30.0  # trafilatura's own EXTRACTION_TIMEOUT; generous, so a busy machine does not drop pages
 MAX_HTML_BYTES = 20_000_000  # trafilatura's MAX_FILE_SIZE: bigger "pages" are dumps, not articles
 
-_PRELOAD = ["dataprep.web.extract", "dataprep.web.boilerplate"]
+# imported once in the fork server, so neither the first page nor a replacement child pays for them
+_PRELOAD = ["dataprep.web.extract", "dataprep.web.boilerplate", "trafilatura", "resiliparse.extract.html2text"]
 
 
 @dataclass

@@ -48,8 +48,8 @@ def test_every_table_extractor_runs_and_unknown_names_are_refused():
 
 
 def test_table_artifacts_are_stripped_as_fineweb_does():
-    text = "Name | Price\n| | |\n|\nApples | 3\n\n| |\nEnd of the table."
-    assert boilerplate.strip_table_artifacts(text) == "Name | Price\n\nApples | 3\n\nEnd of the table."
+    text = "Name | Price\n| | |\n|\nApples | 3\n\n| |\n|  | Pears |  |  | 4 |\nEnd of the table."
+    assert boilerplate.strip_table_artifacts(text) == "Name | Price\n\nApples | 3\n\nPears | 4\nEnd of the table."
 
 
 def test_line_rules_on_real_furniture():

@@ -92,7 +92,8 @@ def test_bad_payloads_end_in_reasons_and_good_records_are_kept(tmp_path):
         response("http://example.org/empty", b"<html><body></body></html>"),
         response("http://example.org/zh", (ZH / "people_1.html").read_bytes(), "text/html; charset=gb2312"),
     ])
-    docs, dropped, _ = ingest(path, ExtractOptions(DEFAULT_EXTRACTOR, timeout_s=1.5))
+    # the deep page is pathological for resiliparse's main-content pass (trafilatura's lxml caps the depth)
+    docs, dropped, _ = ingest(path, ExtractOptions("resiliparse_rules", timeout_s=1.5))
     assert [d["url"] for d in docs] == ["http://example.org/good", "http://example.org/zh"]
     assert dropped == {"warcinfo": 1, "warc_request": 8, "undecodable": 1, "html_too_large": 1,
                        "extraction_timeout": 1, "http_status_404": 1, "non_html": 1, "empty_extraction": 1}
@@ -127,7 +128,7 @@ def test_uncompressed_warc_splits_at_record_headers(tmp_path):
     split, _, units = ingest(plain, unit_size=32 << 10)
     assert len(units) > 3 and split == whole
     chunked, _, _ = ingest(WARCS / "warcio_example-iana.org-chunked.warc")
-    assert "Internet Assigned Numbers Authority" in chunked[0]["text"]
+    assert "Management of the DNS Root Zone" in chunked[0]["text"]  # chunked transfer-encoding decoded
 
 
 def test_a_single_gzip_stream_is_one_unit(tmp_path):
