@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from dataprep.cli import app
@@ -20,8 +19,6 @@ def stats(path) -> dict:
     return json.loads(result.output)
 
 
-@pytest.mark.slow  # 28 s measured on a loaded 2-core machine: the session's first Ray Data job starts the
-# workers and, in each, the extraction fork server (a fresh interpreter importing ray, trafilatura, resiliparse)
 def test_every_bundled_warc_ingests_and_stats_show_each_reason(ray_local, tmp_path):
     out = tmp_path / "warc"
     inputs = sorted(str(p) for p in WARCS.iterdir() if ".wet." not in p.name)
