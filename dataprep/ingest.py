@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
-from dataprep.dataset.stats import Stats
+from dataprep.dataset.stats import StageCount, Stats
 from dataprep.errors import UserError
 from dataprep.shardjob import ShardJob
 from dataprep.sources import files
@@ -59,25 +59,72 @@ class IngestJob(ShardJob):
         self.kind = kinds.pop() if kinds else (SOURCES[params.format].kind if params.format else "documents")
         self.schema = DOCUMENTS if self.kind == "documents" else CHAT_SCHEMAS[self.kind]
         self.unit_size = unit_bytes_for(sum(f.size for f, _ in planned))
-        units = [u for f, source in planned for u in source.plan(f, params, self.unit_size)]
+        units = group_small_files([(u, f.size, source.groups_files and u.get("end", -1) == -1)
+                                   for f, source in planned for u in source.plan(f, params, self.unit_size)],
+                                  self.unit_size)
         self.skipped = skipped
+        # What came before ingest (a crawl's own stage and stats section), recorded in the manifest's lineage.
+        self.prior_stages: list[StageCount] = []
+        self.prior_sections: dict[str, Any] = {}
         config = params.model_dump(exclude={"inputs", "output", "strict"})
         described = [files.describe(f.url) for f, _ in planned]
         super().__init__(out_url, units, config, described)
 
     def process(self, unit: dict) -> tuple[pa.Table, Stats]:
         builder = builder_for(self.kind, self.params.max_chars)
-        SOURCES[unit["format"]].read(unit, builder, self.params)
+        read = SOURCES[unit["format"]].read
+        for part in unit.get("group", [unit]):
+            read(part, builder, self.params)
         return builder.finish()
 
     def unit_label(self, unit: dict) -> str:
+        if "group" in unit:
+            return f"{unit['group'][0]['source']} .. {unit['group'][-1]['source']} ({len(unit['group'])} files)"
         where = f" bytes {unit['start']:,}-{unit['end']:,}" if unit.get("end", -1) > 0 else ""
         return f"{unit['source']}{where}"
 
     def unit_bytes(self, unit: dict) -> int:
+        if "group" in unit:
+            return sum(self.unit_bytes(part) for part in unit["group"])
         if unit.get("end", -1) > 0:
             return unit["end"] - unit["start"]
         return next((i["bytes"] or 0 for i in self.inputs if i["url"] == unit["url"]), 0)
 
     def job_stats(self) -> Stats:
         return self.skipped
+
+    def history(self) -> list[StageCount]:
+        return self.prior_stages
+
+    def extra_stats(self) -> dict[str, Any]:
+        return self.prior_sections
+
+
+def group_small_files(units: list[tuple[dict, int, bool]], unit_bytes: int) -> list[dict]:
+    """Whole-file units of one format (one document per file: HTML pages, text files) grouped, in order, into
+    units of about `unit_bytes`: a folder of 100,000 small pages is not 100,000 tasks and shards.
+    `units`: (unit, its file's size, whether it may be grouped)."""
+    out: list[dict] = []
+    group: list[dict] = []
+    size = 0
+
+    def flush() -> None:
+        if len(group) == 1:
+            out.append(group[0])
+        elif group:
+            out.append({"format": group[0]["format"], "group": list(group)})
+        group.clear()
+
+    for unit, nbytes, groupable in units:
+        if not groupable:
+            flush()
+            out.append(unit)
+            continue
+        if group and (unit["format"] != group[0]["format"] or size + nbytes > unit_bytes):
+            flush()
+        if not group:
+            size = 0
+        group.append(unit)
+        size += nbytes
+    flush()
+    return out

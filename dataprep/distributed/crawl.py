@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Optional, TextIO
 
 import ray
@@ -136,10 +137,22 @@ def build_documents(output: str, workers: Optional[int] = None):
 
     The `crawl` stage of its manifest is OUT/state/stats.json (name, rows_in, rows_out, dropped, ...).
     """
-    from dataprep.steps import Ingest, execute
+    import json
+    from collections import Counter
+
+    from dataprep.dataset.stats import StageCount
+    from dataprep.distributed.executor import run_sharded_job
+    from dataprep.ingest import IngestJob
+    from dataprep.steps import Ingest
 
     root = output.rstrip("/")
-    return execute(Ingest(inputs=[f"{root}/warc"], output=f"{root}/docs", format="warc"), workers).manifest
+    job = IngestJob(Ingest(inputs=[f"{root}/warc"], output=f"{root}/docs", format="warc"), f"{root}/docs")
+    stats = json.loads(Path(f"{root}/state/stats.json").read_text())
+    job.prior_stages = [StageCount("crawl", stats["rows_in"], stats["rows_out"], Counter(stats["dropped"]))]
+    job.prior_sections = {"crawl": {k: v for k, v in stats.items() if k not in ("name", "rows_in", "rows_out",
+                                                                              "dropped")}}
+    manifest, _ = run_sharded_job(job, workers)
+    return manifest
 
 
 def _crawl(params: CrawlParams, out: TextIO) -> dict:

@@ -19,4 +19,4 @@ class Source:
     magic: Optional[bytes] = None  # the (decompressed) file must start with these bytes
     text: bool = True  # a text format: binary content or another format's magic bytes mean a mismatch
     options: Optional[type] = None  # its own parameters, composed into the ingest step
-    splits_compressed: bool = False  # it plans units inside compressed files itself (gzip members)
+    groups_files: bool = False  # whole-file units (one document per file) are grouped up to the unit size

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Optional
 
-from dataprep.sources import dialogue, files, jsonl, parquet, preference, text
+from dataprep.sources import dialogue, files, html, jsonl, parquet, preference, text, warc, wet
 from dataprep.sources.source import Source
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
     jsonl.SOURCE,
     parquet.SOURCE,
     text.SOURCE,
+    warc.SOURCE,
+    wet.SOURCE,
+    html.SOURCE,
     dialogue.SOURCE,
     preference.SOURCE,
 )}

@@ -117,4 +117,4 @@ def _next_block_boundary(handle, position: int, window: int = 1 << 16):
 
 
 SOURCE = Source("text", "documents", (".txt", ".md", ".text"), plan, read,
-                "plain text, one document per file or per blank-line block", options=TextOptions)
+                "plain text, one document per file or per blank-line block", options=TextOptions, groups_files=True)

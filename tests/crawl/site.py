@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -90,13 +91,22 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def html(*links: str, title: str = "page") -> bytes:
+_SPEECHES = [b.strip() for b in (Path(__file__).resolve().parents[1] / "data" / "tinyshakespeare_head.txt")
+             .read_text(encoding="utf-8").split("\n\n") if len(b) > 200]
+
+
+def html(*links: str, title: str = "page", text: str = "") -> bytes:
+    """A page: its article (real text, so extraction keeps it) and its links."""
     anchors = "".join(f'<li><a href="{link}">{link}</a></li>' for link in links)
-    return f"<!doctype html><html><head><title>{title}</title></head><body><ul>{anchors}</ul></body></html>".encode()
+    article = "".join(f"<p>{line}</p>" for line in text.splitlines())
+    return (f"<!doctype html><html><head><title>{title}</title></head><body><article>{article}</article>"
+            f"<nav><ul>{anchors}</ul></nav></body></html>").encode()
 
 
 def page(*links: str) -> Route:
-    body = html(*links)
+    """A page whose article is a real speech (Shakespeare), chosen by its links so every page has its own."""
+    text = _SPEECHES[sum(map(ord, "".join(links))) % len(_SPEECHES)]
+    body = html(*links, text=text)
     return lambda h, n: h.send(200, body)
 
 

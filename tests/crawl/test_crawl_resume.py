@@ -62,9 +62,15 @@ def _links(i: int) -> list[int]:
     return [j for j in (2 * i + 1, 2 * i + 2, i // 3, 7 * i % PAGES) if j < PAGES]
 
 
-def _params(site, out: Path):
+def _params(site, out: Path, documents: bool = False):
     a, b = site
-    return fast_params([a.base + "/p/0"], out, allow_domain=list(HOSTS), max_depth=MAX_DEPTH)
+    return fast_params([a.base + "/p/0"], out, allow_domain=list(HOSTS), max_depth=MAX_DEPTH, documents=documents)
+
+
+def _document_urls(out: Path) -> list[str]:
+    from dataprep.dataset import open_dataset
+
+    return sorted(open_dataset(str(out / "docs")).to_table(columns=["url"]).column("url").to_pylist())
 
 
 def _page_hits(site) -> Counter:
@@ -117,7 +123,7 @@ def test_a_stopped_and_killed_crawl_resumes_to_the_same_pages(sites, ray_local, 
     address = ray_local.get_runtime_context().gcs_address
     first = _cli(site, out, address)
     watcher = _signal_after(site, first, 10, signal.SIGINT)
-    whole = run_crawl(_params(twin, tmp_path / "whole"))  # meanwhile, on the twin servers
+    whole = run_crawl(_params(twin, tmp_path / "whole", documents=True))  # meanwhile, on the twin servers
     assert response_paths(tmp_path / "whole") == Counter({page: 1 for page in expected})
     for server in twin:  # two fetchers, yet one request at a time per host and at most 20 per second
         hits = sorted(server.hits, key=lambda h: h.start)
@@ -135,11 +141,15 @@ def test_a_stopped_and_killed_crawl_resumes_to_the_same_pages(sites, ray_local, 
     second.wait(timeout=30)
     assert second.returncode == -signal.SIGKILL
 
-    stats = run_crawl(_params(site, out))
+    stats = run_crawl(_params(site, out, documents=True))
     hits = _page_hits(site)
     assert hits[(HOSTS[0], "/robots.txt")] == 1 and hits[(HOSTS[1], "/robots.txt")] == 1
     twice = {k: n for k, n in hits.items() if n > 1}
     assert sum(twice.values()) - len(twice) <= len(HOSTS), twice  # only what was in flight at the SIGKILL
     assert response_paths(out) == Counter({page: 1 for page in expected})  # each once, salvaged files included
     assert stats["pages"] == whole["pages"] == len(expected) and stats["dropped"] == whole["dropped"]
+    # ... and the same documents, made from the WARC files by the WARC source (twin servers: other ports)
+    resumed_docs, whole_docs = _document_urls(out), _document_urls(tmp_path / "whole")
+    strip = lambda urls: sorted(u.split("/", 3)[3] for u in urls)  # noqa: E731 - host and port differ
+    assert len(resumed_docs) == len(expected) and strip(resumed_docs) == strip(whole_docs)
     assert whole["dropped"]["max_depth"] > 0

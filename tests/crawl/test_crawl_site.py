@@ -44,7 +44,8 @@ def site(ray_local, tmp_path_factory):
     a.start()
     out = tmp_path_factory.mktemp("crawl") / "out"
     # small WARC files: the 1 MiB bodies make the fetchers close files and start new ones mid-crawl
-    params = fast_params([a.base + "/"], out, max_depth=3, progress_every=0.5, warc_file_bytes=64 * 1024)
+    params = fast_params([a.base + "/"], out, max_depth=3, progress_every=0.5, warc_file_bytes=64 * 1024,
+                         documents=True)
     progress = io.StringIO()  # not a terminal: plain periodic lines
     stats = run_crawl(params, out=progress)
     yield a, other, out, stats, progress.getvalue().splitlines()
@@ -138,3 +139,16 @@ def test_progress_lines(site):
     *_, lines = site
     assert len(lines) >= 3 and all(line.startswith("crawl: ") for line in lines)
     assert lines[-1].startswith("crawl: 10 pages fetched (20 answered") and "queue 0, in flight 0, hosts 1" in lines[-1]
+
+
+def test_docs_dataset_has_the_crawl_as_its_first_stage(site):
+    from dataprep.dataset import open_dataset
+
+    _, _, out, stats, _ = site
+    docs = open_dataset(str(out / "docs"))
+    crawl, ingest = docs.manifest.stats["stages"][:2]
+    assert (crawl["name"], crawl["rows_in"], crawl["rows_out"]) == ("crawl", stats["rows_in"], stats["rows_out"])
+    assert crawl["dropped"] == stats["dropped"] and ingest["name"] == "ingest"
+    assert docs.manifest.stats["crawl"]["pages"] == stats["pages"]
+    assert docs.manifest.rows > 0 and all(u.startswith("http://127.0.0.1:") for u in
+                                          docs.to_table(columns=["url"]).column("url").to_pylist())
