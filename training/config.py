@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -53,7 +53,14 @@ class TrainConfig(BaseModel):
     peak_tflops: Optional[float] = None  # per device, for MFU; None: looked up for known GPUs, null on CPU
     max_failures: int = Field(3, ge=0)  # worker restarts from the latest checkpoint
     data_cache: Optional[str] = None  # local folder for shards staged from object stores
-    beta: float = 0.1  # DPO only
+
+    # What is learned: set by the command (pretrain, sft, dpo), never by a config file.
+    objective: Literal["pretrain", "sft", "dpo"] = "pretrain"
+    init: Optional[str] = None  # sft/dpo: the checkpoint to start from (its model, weights and tokenizer)
+    eval_at_start: bool = False  # evaluate before the first step too (sft/dpo: the starting model's val_loss)
+    packing: bool = True  # sft: several conversations per row (block-diagonal mask); false: one, padded
+    beta: float = Field(0.1, gt=0)  # dpo: the KL penalty's weight in the rewards
+    precompute_ref: bool = False  # dpo: reference log-probs computed once into RUN/ref_logps/, no reference model
 
     data: Optional[str] = None  # set from --data; kept so that --resume knows what it trained on
     val_data: Optional[str] = None
