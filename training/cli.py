@@ -130,6 +130,8 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
     base = saved_config(run_dir) if resume else None
     if resume and base is None:
         raise UserError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
+    if any(item.split("=", 1)[0].strip() in ("objective", "init") for item in overrides):
+        raise UserError("`objective` and `init` are set by the command and its --init, not by --set")
     if config is not None and load_yaml(config).get("objective", objective) != objective:
         raise UserError(f"{config} is a {load_yaml(config)['objective']} config; `training {objective}` trains {objective}")
     extra = [f"data={_absolute(data)}"] if data else []

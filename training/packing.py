@@ -88,13 +88,16 @@ def conversations(rows: TokenRows, seq_len: int, tokens: str = "tokens", mask: s
                          truncated, Counter({k: v for k, v in dropped.items() if v}))
 
 
-def split_tail(n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Train and held-out indices; the held-out ones are the tail, never shuffled in (as for pretraining)."""
+def split_held_out(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and held-out indices, each in order: a seeded random `val_fraction` is held out (at least one when
+    the fraction is positive). Random, not the tail: dialogue datasets are often ordered by source."""
     n_val = int(round(n * val_fraction))
     if val_fraction > 0:
         n_val = max(1, n_val)
     n_val = min(n_val, n)
-    return np.arange(0, n - n_val), np.arange(n - n_val, n)
+    held = np.zeros(n, dtype=bool)
+    held[np.random.default_rng([seed, 0x5EED]).permutation(n)[:n_val]] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def best_fit(lengths: np.ndarray, capacity: int) -> list[list[int]]:

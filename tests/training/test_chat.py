@@ -15,7 +15,6 @@ import termios
 import time
 from pathlib import Path
 
-import torch
 from typer.testing import CliRunner
 
 from dataprep.tokenizer.model import load_tokenizer

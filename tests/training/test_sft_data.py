@@ -152,6 +152,7 @@ def test_fine_tuning_commands_refuse_bad_inputs_before_ray(tmp_path, corpus, sft
         (["sft", "--data", sft_ds, "--init", init, "--set", "seq_len=512"], "exceeds the --init model's context of 256"),
         (["sft", "--data", sft_ds, "--init", init, "--set", "model=small"], "takes its model from --init"),
         (["dpo", "--data", dpo_ds, "--init", str(tmp_path / "nowhere")], "does not exist"),
+        (["sft", "--data", sft_ds, "--init", init, "--set", "objective=dpo"], "set by the command"),
     ]
     for args, message in cases:
         out = CliRunner().invoke(app, args + ["-o", run])

@@ -45,6 +45,9 @@ class Objective(Protocol):
     def prepare(self, model: torch.nn.Module, data: "ObjectiveData", ctx: "RunContext") -> None:
         """Set-up after the model is built and restored (DPO: the frozen reference)."""
 
+    # Optional: `health(first_step_means: dict) -> dict`, a start-up check on a fresh run's first step, written to
+    # events.jsonl and printed (DPO: loss ln 2, rewards 0).
+
 
 class Loader(Protocol):
     epoch: int

@@ -31,7 +31,7 @@ from dataprep.errors import UserError
 from training.cpu_kernels import IGNORE_INDEX
 from training.batch import Batch
 from training.objectives.base import Output, RunContext, token_losses
-from training.packing import Plan, PlanLoader, eval_rows, split_tail
+from training.packing import Plan, PlanLoader, eval_rows, split_held_out
 from training.rows import TokenRows, open_token_rows
 
 REF_DIR = "ref_logps"
@@ -156,7 +156,7 @@ class DirectPreference:
         if cfg.val_data:
             val_rows = open_token_rows(cfg.val_data, self.layouts, self.name, cfg.data_cache, expect_tokenizer)
             return PairData(rows, pairs, val_rows, preference_pairs(val_rows, cfg.seq_len), cfg, pairs)
-        train, val = split_tail(len(pairs), cfg.val_fraction)
+        train, val = split_held_out(len(pairs), cfg.val_fraction, cfg.seed)
         return PairData(rows, pairs.subset(train), rows, pairs.subset(val), cfg, pairs)
 
     def prepare(self, model, data: "PairData", ctx: RunContext) -> None:
@@ -212,7 +212,7 @@ class PairData:
 
     def identity(self) -> dict:
         return {"data": self.fingerprint, "val_data": self.val_fingerprint, "seq_len": self.cfg.seq_len,
-                "val_fraction": None if self.cfg.val_data else self.cfg.val_fraction,
+                "val_fraction": None if self.cfg.val_data else self.cfg.val_fraction, "seed": self.cfg.seed,
                 "pairs": len(self.train) + len(self.val)}
 
 

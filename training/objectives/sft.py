@@ -14,7 +14,7 @@ from training.packing import (
     epoch_plan,
     eval_plan,
     eval_rows,
-    split_tail,
+    split_held_out,
 )
 from training.rows import TokenRows, open_token_rows
 
@@ -32,7 +32,7 @@ class SupervisedFineTuning(LanguageModeling):
         if cfg.val_data:
             val_rows = open_token_rows(cfg.val_data, self.layouts, self.name, cfg.data_cache, expect_tokenizer)
             return ConversationData(rows, conv, val_rows, conversations(val_rows, cfg.seq_len), cfg)
-        train, val = split_tail(len(conv), cfg.val_fraction)
+        train, val = split_held_out(len(conv), cfg.val_fraction, cfg.seed)
         return ConversationData(rows, conv.subset(train), rows, conv.subset(val), cfg, totals=conv)
 
 
