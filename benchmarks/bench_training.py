@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,10 +25,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.training.token_data: the real dataprep code
+from tests.training.token_data import split_documents, tokenize, train_tokenizer, write_documents
+from training.config import TrainConfig
+from training.cpu_kernels import use_cpu_kernels
+from training.engine import accumulate_gradients
 from training.loader import WindowLoader, num_windows
 from training.model import GPT, GPTConfig
+from training.objectives import Batch, make_objective
 from training.shards import open_token_stream
-from training.text_tokens import split_documents, train_sentencepiece
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = [
@@ -76,26 +82,20 @@ class RefGPT(nn.Module):
 
 # --- data --------------------------------------------------------------------------------------------------
 def build_tokens(workdir: Path, vocab: int, copies: int) -> str:
-    """The prose corpora tokenized once, written `copies` times over as shards (a corpus larger than the caches)."""
+    """The prose corpora tokenized once (the real `dataprep tokenizer` and `tokenize` code, in this process),
+    written `copies` times over as shards (a corpus larger than the caches)."""
     import pyarrow as pa
-    import sentencepiece as spm
 
-    from dataprep.dataset import tokens_schema, write_dataset
-    from training.text_tokens import tokenizer_provenance
+    from dataprep.dataset import open_dataset, write_dataset
 
     texts = [p.read_text(encoding="utf-8") for p in CORPORA if p.is_file()] or [FALLBACK.read_text(encoding="utf-8")]
-    docs = [d for text in texts for d in split_documents(text)]
-    model = train_sentencepiece(docs, vocab_size=vocab)
-    sp = spm.SentencePieceProcessor(model_proto=model)
-    schema = tokens_schema(vocab)
-    ids = pa.array([d + [sp.eos_id()] for d in sp.encode(docs)], schema.field("tokens").type)
-    tables = [
-        pa.table({"id": pa.array([f"{c}-{i}" for i in range(len(docs))]), "tokens": ids}, schema=schema)
-        for c in range(copies)
-    ]
+    docs = write_documents(workdir / "docs", [d for text in texts for d in split_documents(text)])
+    model = train_tokenizer([docs], workdir / "tok", vocab)
+    once = open_dataset(tokenize(docs, model, workdir / "tokens-once"))
+    table = once.read_shard(0)
+    tables = [table.set_column(0, "id", pa.array([f"{c}-{i}" for i in table["id"].to_pylist()])) for c in range(copies)]
     url = str(workdir / "tokens")
-    write_dataset(url, "tokens", tables, schema=schema, provenance={"tokenizer": tokenizer_provenance(model)},
-                  compression=None)
+    write_dataset(url, "tokens", tables, schema=table.schema, provenance=once.manifest.provenance, compression=None)
     return url
 
 
@@ -153,17 +153,22 @@ def bench_loaders(url: str, workdir: Path, batch: int, seq: int, seconds: float)
 def time_training(models: dict[str, nn.Module], vocab: int, batch: int, seq: int, steps: int) -> dict[str, float]:
     """Tokens/s of a full training step (forward, backward, clip, AdamW) for each model.
 
+    Ours runs as training does: CPU kernels swapped in, the language-modelling objective, training.engine's step.
     The models take turns step by step and each keeps its fastest step, so load from other processes on the
     machine cannot favour one of them.
     """
     opts = {name: torch.optim.AdamW(m.parameters(), lr=3e-4, weight_decay=0.1) for name, m in models.items()}
+    objective = make_objective(TrainConfig())
     gen = torch.Generator().manual_seed(0)
     best = {name: math.inf for name in models}
     for i in range(steps + 2):  # two warm-up steps
         w = torch.randint(0, vocab, (batch, seq + 1), generator=gen)
         for name, model in models.items():
             start = time.perf_counter()
-            model(w[:, :-1], w[:, 1:]).backward()
+            if isinstance(model, GPT):
+                accumulate_gradients(model, objective, [Batch(w[:, :-1], w[:, 1:])])
+            else:
+                model(w[:, :-1], w[:, 1:]).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opts[name].step()
             opts[name].zero_grad(set_to_none=True)
@@ -176,10 +181,11 @@ def bench_training(vocab: int, batch: int, seq: int, d: int, n_layer: int, n_hea
     torch.manual_seed(0)
     # Equal size: with n_kv_head = n_head our block has 4d^2 attention + 3*d*hidden SwiGLU (hidden ~ 8d/3),
     # the GPT-2 block 4d^2 + 8d^2; both tie their embeddings.
-    ours = GPT(GPTConfig(vocab_size=vocab, n_layer=n_layer, n_head=n_head, n_kv_head=n_head, d_model=d, max_seq_len=seq))
+    ours = use_cpu_kernels(
+        GPT(GPTConfig(vocab_size=vocab, n_layer=n_layer, n_head=n_head, n_kv_head=n_head, d_model=d, max_seq_len=seq)))
     ref = RefGPT(vocab, d, n_layer, n_head, seq)
-    ours_gqa = GPT(GPTConfig(vocab_size=vocab, n_layer=n_layer, n_head=n_head, n_kv_head=max(1, n_head // 2),
-                             d_model=d, max_seq_len=seq))
+    ours_gqa = use_cpu_kernels(GPT(GPTConfig(vocab_size=vocab, n_layer=n_layer, n_head=n_head,
+                                             n_kv_head=max(1, n_head // 2), d_model=d, max_seq_len=seq)))
     tps = time_training({"ref": ref, "ours": ours, "gqa": ours_gqa}, vocab, batch, seq, steps)
     return {
         "batch": [batch, seq],

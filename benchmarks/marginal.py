@@ -25,10 +25,11 @@ def cli_env(pythonpath: str | None = None) -> dict:
 
 
 def time_cli(args: Sequence[str], pythonpath: str | None = None, module: str = "dataprep.cli") -> float:
-    """Seconds for `python -m MODULE ARGS...` to finish (it must succeed)."""
+    """Seconds for `python -m MODULE ARGS...` to finish (it must succeed), run from the root of the code tree
+    `pythonpath` (`-m` puts the working directory first on sys.path)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], env=cli_env(pythonpath),
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=pythonpath or str(ROOT))
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(map(str, args))} failed:\n{proc.stdout}\n{proc.stderr}")

@@ -89,7 +89,7 @@ def _plain_argument_help() -> None:
     """Arguments in --help as `SRC...`, the way every CLI writes them: typer 0.2x prints `{SRC...}... <list[str]>`.
 
     Both command lines import this module, so both show the same help."""
-    from typer.core import TyperArgument
+    from typer.core import TyperArgument, TyperOption
 
     def usage_name(self) -> str:
         name = self.display_name_raw
@@ -98,6 +98,23 @@ def _plain_argument_help() -> None:
 
     TyperArgument._usage_display_name = usage_name
     TyperArgument.display_type_rich = lambda self, ctx: None
+
+    # Options without a metavar: a plain placeholder instead of typer's `<float range>` or `<list[str]>`.
+    def option_placeholder(self, ctx):
+        if self.metavar is not None:
+            return self.metavar
+        if self.is_flag or self.count:
+            return None
+        desc = self.type_descriptor
+        if desc.is_choice:
+            return "[" + "|".join(str(c) for c in desc.choices or ()) + "]"
+        kind = self.bare_type().lower()
+        for name, placeholder in (("int", "N"), ("float", "X"), ("path", "PATH"), ("datetime", "DATE")):
+            if name in kind:
+                return placeholder
+        return "TEXT"
+
+    TyperOption.display_type_rich = option_placeholder
 
 
 _plain_argument_help()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import pyarrow as pa
 
@@ -141,6 +141,34 @@ class ShardJob:
         stats = Stats.merged(r.stats for r in sorted(results, key=lambda r: r.index)).merge(self.job_stats())
         return build_manifest(self.kind, self.schema, results, self.provenance(), history=self.history(),
                               extra_stats=self.extra_stats() or None, stats=stats)
+
+
+def run_job(job: ShardJob, results: Callable[[], Iterable[ShardResult]]) -> tuple[Manifest, int]:
+    """The output lifecycle around a job's units: check, take the outputs, run `results()` (the units, wherever
+    they run), commit the secondary outputs then the main one. Returns the manifest and the shards reused."""
+    job.check()
+    secondary = job.secondary_targets()
+    key = job.job_key()
+    for target in (*secondary, job.target):
+        target.begin(key)
+    try:
+        done = list(results())
+        missing = set(range(len(job.units))) - {r.index for r in done}
+        if missing:
+            raise RuntimeError(f"job finished without shards {sorted(missing)[:10]}")
+        # Secondary outputs first: a committed main output then means a finished job.
+        for target, manifest in zip(secondary, job.secondary_manifests(done)):
+            target.commit(manifest)
+        manifest = job.target.commit(job.manifest(done))
+    finally:
+        for target in (*secondary, job.target):
+            target.release()
+    return manifest, sum(r.skipped for r in done)
+
+
+def run_in_process(job: ShardJob) -> tuple[Manifest, int]:
+    """Every unit here, one after the other (tests and tools; `dataprep.distributed.executor` runs them on Ray)."""
+    return run_job(job, lambda: (job.run_unit(i) for i in range(len(job.units))))
 
 
 def committed_job_key(url: str) -> Optional[str]:

@@ -3,13 +3,20 @@
     model.safetensors   weights (the model's config in the safetensors metadata)
     optimizer.pt        AdamW state: tensors and plain numbers only, loaded with weights_only=True
     rng.pt              torch (and CUDA) generator states, as tensors, loaded with weights_only=True
+    tokenizer.model     the sentencepiece model the run's token ids come from (sha256 in state.json)
     state.json          step, tokens seen, world size, scheduler, numpy/python RNG, loader, tokenizer, config
 
-`state.json` is written last: a folder without it is incomplete and ignored.
+`state.json` is written last: a folder without it is incomplete and ignored. With its tokenizer, one checkpoint
+folder is all that chat, eval and export need.
+
+Weight names are frozen (the export reads them): embed.weight, blocks.N.attn_norm.weight, blocks.N.attn.wqkv.weight,
+blocks.N.attn.wo.weight, blocks.N.mlp_norm.weight, blocks.N.mlp.w_gate_up.weight, blocks.N.mlp.w_down.weight,
+norm.weight.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -28,6 +35,7 @@ STATE = "state.json"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
 RNG = "rng.pt"
+TOKENIZER = "tokenizer.model"
 CHECKPOINTS = "checkpoints"  # inside a run folder; Ray Train's storage for this run
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -68,10 +76,17 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     state: dict[str, Any],
+    tokenizer: Optional[bytes] = None,
 ) -> Path:
-    """Write one checkpoint folder. `model` is the bare GPT (not a DDP or compiled wrapper)."""
+    """Write one checkpoint folder. `model` is the bare GPT (not a DDP or compiled wrapper); `tokenizer` the
+    sentencepiece model's bytes, whose sha256 must be state["tokenizer"]["sha256"]."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if tokenizer is not None:
+        sha = hashlib.sha256(tokenizer).hexdigest()
+        if sha != state.get("tokenizer", {}).get("sha256"):
+            raise ValueError(f"the tokenizer to save ({sha[:12]}) is not the run's ({state.get('tokenizer')})")
+        (directory / TOKENIZER).write_bytes(tokenizer)
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(weights, directory / WEIGHTS, metadata={"model_config": json.dumps(model.cfg.to_dict())})
     torch.save(optimizer.state_dict(), directory / OPTIMIZER)
@@ -160,6 +175,32 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GP
     model = GPT(GPTConfig.from_dict(state["model_config"])).to(device)
     load_weights(directory, model)
     return model, state, directory
+
+
+def read_tokenizer(directory: str | Path) -> bytes:
+    """The checkpoint's tokenizer.model, checked against the sha256 its state.json records."""
+    directory = Path(directory)
+    state = read_state(directory)
+    path = directory / TOKENIZER
+    if not path.is_file():
+        raise UserError(f"{directory} has no {TOKENIZER}; it was written before checkpoints carried their tokenizer")
+    data = path.read_bytes()
+    expected = state.get("tokenizer", {}).get("sha256")
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise UserError(f"{path} does not match the sha256 in {directory / STATE}; the checkpoint is corrupt")
+    return data
+
+
+def build_reference(path: str | Path, device: str | torch.device = "cpu") -> GPT:
+    """A checkpoint's model, frozen: DPO's reference."""
+    model, _, _ = load_model(path, device)
+    model.requires_grad_(False)
+    model.eval()
+    if torch.device(device).type == "cpu":
+        from training.cpu_kernels import use_cpu_kernels
+
+        use_cpu_kernels(model)
+    return model
 
 
 def latest_state(run_dir: str | Path) -> Optional[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The `training` command line: pretrain and eval. Errors are one line and a non-zero exit, never a traceback."""
+"""The `training` command line: pretrain, sft, dpo (on Ray Train), eval and chat (in-process, no Ray).
+Errors are one line and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
@@ -11,20 +12,23 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from dataprep.cli_errors import console, user_errors
-from dataprep.errors import UserError
+from dataprep.errors import UsageError, UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Train GPT-style models from token shards on Ray.")
+                  help="Train GPT-style models from token shards on Ray, evaluate and chat with them.")
 
 
 class _MetricsProgress:
-    """A progress bar fed by the run folder's metrics.jsonl, which rank 0 appends to as it trains."""
+    """A progress bar fed by the run folder's metrics.jsonl, which rank 0 appends to as it trains; start-up checks
+    that rank 0 writes to events.jsonl (DPO's health line) are printed above it as they appear."""
 
-    def __init__(self, run_dir: Path, steps: int):
+    def __init__(self, run_dir: Path, steps: int, label: str):
         self.path = run_dir / "metrics.jsonl"
-        self.steps = steps
+        self.events = run_dir / "events.jsonl"
+        self.steps, self.label = steps, label
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+        self.seen_events = self._lines(self.events)
 
     def __enter__(self):
         self.thread.start()
@@ -35,20 +39,50 @@ class _MetricsProgress:
         self.thread.join(timeout=5)
 
     def _run(self):
-        columns = [TextColumn("pretrain"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        columns = [TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                    TimeRemainingColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("", total=self.steps)
             while not self.stop.wait(0.5):
+                self._print_events(progress)
                 last = self._last_record()
                 if last:
                     desc = f"loss {last['loss']:.3f}  {last['tokens_per_s']:,.0f} tok/s"
+                    if "reward_accuracy" in last:
+                        desc += f"  acc {last['reward_accuracy']:.2f}"
                     if "val_loss" in last:
                         desc += f"  val {last['val_loss']:.3f}"
                     progress.update(task, completed=last["step"], description=desc)
+            self._print_events(progress)
             last = self._last_record()
             if last:
                 progress.update(task, completed=last["step"])
+
+    @staticmethod
+    def _lines(path: Path) -> int:
+        try:
+            return len(path.read_text(encoding="utf-8").splitlines())
+        except OSError:
+            return 0
+
+    def _print_events(self, progress) -> None:
+        try:
+            lines = self.events.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return
+        for line in lines[self.seen_events :]:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                return  # a line being written: read it next time
+            self.seen_events += 1
+            if event.get("event") == "health":
+                verdict = "ok" if event["ok"] else "WARNING: the policy does not start as its reference"
+                progress.console.print(
+                    f"start-up check: step-0 loss {event['step0_loss']:.4f} (ln 2 = {event['ln2']:.4f}), rewards "
+                    f"chosen {event['rewards_chosen']:.4f} rejected {event['rewards_rejected']:.4f}: {verdict}",
+                    highlight=False,
+                )
 
     def _last_record(self) -> Optional[dict]:
         try:
@@ -57,9 +91,11 @@ class _MetricsProgress:
             return None
         for line in reversed(lines):
             try:
-                return json.loads(line)
+                record = json.loads(line)
             except ValueError:
                 continue
+            if "loss" in record:  # not the step-0 evaluation
+                return record
         return None
 
 
@@ -68,11 +104,73 @@ def _absolute(url: str) -> str:
     return url if "://" in url else str(Path(url).expanduser().resolve())
 
 
+# What a fine-tuning run changes in the defaults (a config file and --set still override them).
+COMMAND_DEFAULTS = {"sft": {"eval_at_start": True}, "dpo": {"eval_at_start": True}}
+
+
+def _describe_data(summary: dict, objective: str) -> str:
+    if objective == "sft":
+        reasons = ", ".join(f"{k}: {v}" for k, v in summary["sft_dropped_reasons"].items())
+        return (f"sft data: {summary['train_conversations']:,} conversations for training, "
+                f"{summary['val_conversations']:,} held out; sft_truncated {summary['sft_truncated']:,} "
+                f"(cut at a turn boundary), sft_dropped {summary['sft_dropped']:,}" + (f" ({reasons})" if reasons else ""))
+    reasons = ", ".join(f"{k}: {v}" for k, v in summary["dpo_dropped_reasons"].items())
+    return (f"dpo data: {summary['train_pairs']:,} pairs for training, {summary['val_pairs']:,} held out; "
+            f"dpo_truncated {summary['dpo_truncated']:,}, dpo_dropped {summary['dpo_dropped']:,}"
+            + (f" ({reasons})" if reasons else ""))
+
+
+def _train(objective: str, data, output, config, resume, overrides, address, val_data, init=None) -> None:
+    from training.config import build_config, load_yaml
+    from training.objectives import make_objective
+    from dataprep.distributed.runtime import ray_session
+    from training.trainer import build_trainer, check_inputs, check_model, check_run_folder, fit, saved_config
+
+    run_dir = output.expanduser().resolve()
+    base = saved_config(run_dir) if resume else None
+    if resume and base is None:
+        raise UserError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
+    if any(item.split("=", 1)[0].strip() in ("objective", "init") for item in overrides):
+        raise UsageError("`objective` and `init` are set by the command and its --init, not by --set")
+    if config is not None and load_yaml(config).get("objective", objective) != objective:
+        raise UsageError(f"{config} is a {load_yaml(config)['objective']} config; `training {objective}` trains {objective}")
+    extra = [f"data={_absolute(data)}"] if data else []
+    extra += [f"val_data={_absolute(val_data)}"] if val_data else []
+    extra += [f"init={_absolute(str(init))}"] if init else []
+    cfg = build_config(base if base is not None else COMMAND_DEFAULTS.get(objective), config,
+                       extra + list(overrides) + [f"objective={objective}"])
+    if objective != "pretrain" and base is None and "model" in cfg.model_fields_set:
+        raise UsageError(f"`training {objective}` takes its model from --init; do not set `model`")
+    inputs = check_inputs(cfg)  # fail fast, before starting Ray
+    check_model(cfg)
+    check_run_folder(cfg, run_dir, resume)
+    if objective != "pretrain":
+        console.print(_describe_data(make_objective(cfg).open_data(cfg, inputs.tokenizer_sha256).summary, objective),
+                      highlight=False)
+    with ray_session(address) as joined:
+        trainer = build_trainer(cfg, run_dir, resume=resume, joined_cluster=joined)
+        model = f"--init {inputs.init_dir}" if inputs.init_dir else f"[bold]{cfg.model}[/]"
+        console.print(f"{objective}: {model} for {cfg.steps} steps on {cfg.num_workers} worker(s) -> {run_dir}")
+        with _MetricsProgress(run_dir, cfg.steps, objective):
+            result = fit(trainer)
+    metrics = result.metrics or {}
+    keys = ("step", "loss", "val_loss", "tokens", "reward_accuracy", "reward_margin", "val_reward_accuracy",
+            "val_reward_margin")
+    summary = {k: metrics[k] for k in keys if k in metrics}
+    if result.checkpoint is not None:
+        summary["checkpoint"] = result.checkpoint.path
+    print(json.dumps(summary))  # stdout: one JSON object for scripts; progress and errors go to stderr
+
+
+DATA_HELP = "tokens dataset (local path or fsspec URL)"
+RUN_HELP = "run folder: config.yaml, metrics.jsonl, tokenizer.model, checkpoints/"
+
+
 @app.command()
 @user_errors
 def pretrain(
-    data: Optional[str] = typer.Option(None, "--data", help="tokens dataset (local path or fsspec URL)"),
-    output: Path = typer.Option(..., "-o", "--output", help="run folder: config.yaml, metrics.jsonl, checkpoints/"),
+    data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help=RUN_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help="training config YAML"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in -o from its latest checkpoint"),
     overrides: list[str] = typer.Option([], "--set", help="override a config key: --set steps=2000"),
@@ -80,46 +178,90 @@ def pretrain(
     val_data: Optional[str] = typer.Option(None, "--val-data", help="held-out tokens dataset for evaluation"),
 ):
     """Pretrain a decoder-only transformer on next-token prediction with Ray Train."""
-    from training.config import build_config
-    from training.ray_launch import connect
-    from training.trainer import build_trainer, check_inputs, check_model, check_run_folder, fit, saved_config
+    _train("pretrain", data, output, config, resume, overrides, address, val_data)
 
-    run_dir = output.expanduser().resolve()
-    base = saved_config(run_dir) if resume else None
-    if resume and base is None:
-        raise UserError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
-    extra = [f"data={_absolute(data)}"] if data else []
-    extra += [f"val_data={_absolute(val_data)}"] if val_data else []
-    cfg = build_config(base, config, extra + list(overrides))
-    check_inputs(cfg)  # fail fast, before starting Ray
-    check_model(cfg)
-    check_run_folder(cfg, run_dir, resume)
-    joined = connect(address)
-    trainer = build_trainer(cfg, run_dir, resume=resume, joined_cluster=joined)
-    console.print(f"pretraining [bold]{cfg.model}[/] for {cfg.steps} steps on {cfg.num_workers} worker(s) -> {run_dir}")
-    with _MetricsProgress(run_dir, cfg.steps):
-        result = fit(trainer)
-    metrics = result.metrics or {}
-    summary = {k: metrics[k] for k in ("step", "loss", "val_loss", "tokens") if k in metrics}
-    if result.checkpoint is not None:
-        summary["checkpoint"] = result.checkpoint.path
-    print(json.dumps(summary))  # stdout: one JSON object for scripts; progress and errors go to stderr
+
+def _fine_tuning(objective: str, kind: str, init_help: str, doc: str):
+    """The `sft` and `dpo` commands: the same flags, another objective."""
+
+    def command(
+        data: Optional[str] = typer.Option(None, "--data", help=f"{kind} tokens (`dataprep tokenize` of a {kind}s dataset)"),
+        init: Optional[Path] = typer.Option(None, "--init", help=init_help),
+        output: Path = typer.Option(..., "-o", "--output", help=RUN_HELP),
+        config: Optional[Path] = typer.Option(None, "--config", help="training config YAML"),
+        resume: bool = typer.Option(False, "--resume", help="continue the run in -o from its latest checkpoint"),
+        overrides: list[str] = typer.Option([], "--set", help="override a config key: --set steps=500"),
+        address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: RAY_ADDRESS or local)"),
+        val_data: Optional[str] = typer.Option(None, "--val-data", help=f"held-out {kind} tokens"),
+    ):
+        _train(objective, data, output, config, resume, overrides, address, val_data, init)
+
+    command.__doc__ = doc
+    app.command(objective)(user_errors(command))
+
+
+_fine_tuning("sft", "dialogue", "checkpoint to start from (a run folder: its latest)",
+             "Fine-tune on dialogues: loss on assistant turns only, conversations packed without attending to each "
+             "other.")
+_fine_tuning("dpo", "preference", "the SFT checkpoint: the policy's start and the frozen reference",
+             "Preference tuning with DPO's sigmoid loss against a frozen reference (the --init checkpoint).")
 
 
 @app.command("eval")
 @user_errors
 def eval_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest)"),
-    data: str = typer.Option(..., "--data", help="tokens dataset to evaluate on"),
+    data: str = typer.Option(..., "--data", help="tokens dataset: documents, dialogues or preferences"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     max_batches: Optional[int] = typer.Option(None, "--max-batches", min=1, help="stop after this many batches"),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", min=1, help="default: the training seq_len"),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="preferences: the DPO reference checkpoint "
+                                             "(default: the checkpoint's --init)"),
 ):
-    """Loss and perplexity of a checkpoint on a tokens dataset (prints one JSON object)."""
+    """Loss of a checkpoint on a tokens dataset, in-process (prints one JSON object): perplexity on documents,
+    assistant-token loss on dialogues, DPO loss and rewards on preferences."""
     from training.evaluate import evaluate_checkpoint
 
-    result = evaluate_checkpoint(checkpoint, data, batch_size, max_batches, seq_len)
+    result = evaluate_checkpoint(checkpoint, data, batch_size, max_batches, seq_len, reference=reference)
     print(json.dumps(result))
+
+
+@app.command()
+@user_errors
+def chat(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest)"),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="answer this one message and exit (stdout: the answer)"),
+    system: Optional[str] = typer.Option(None, "--system", help="system message"),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="0: greedy"),
+    top_k: int = typer.Option(50, "--top-k", min=0, help="sample among the k likeliest tokens (0: all)"),
+    top_p: float = typer.Option(0.9, "--top-p", min=0.0, max=1.0, help="nucleus: the smallest set of this mass"),
+    seed: int = typer.Option(0, "--seed", help="sampling seed (same seed, same answers)"),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: cuda when available)"),
+):
+    """Chat with a checkpoint in the terminal (in-process, no Ray). /clear, /system TEXT, /regen, /exit;
+    Ctrl+C stops an answer, Ctrl+C at an empty prompt or Ctrl+D exits."""
+    import torch
+
+    from dataprep.tokenizer.model import from_bytes
+    from training.chat import HELP, Chat, ChatOptions, interactive
+    from training.checkpoint import TOKENIZER, load_model, read_tokenizer
+    from training.generate import Sampling
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, state, directory = load_model(checkpoint, device)
+    model.eval()
+    tokenizer = from_bytes(read_tokenizer(directory), str(directory / TOKENIZER))
+    if not tokenizer.has_chat_tokens():
+        raise UserError(f"{directory / TOKENIZER} has no chat tokens; train the tokenizer with `dataprep tokenizer`")
+    options = ChatOptions(system, Sampling(temperature, top_k, top_p, seed), max_new_tokens)
+    session = Chat(model, tokenizer, options)
+    if prompt is not None:
+        session.answer(prompt)
+        return
+    banner = (f"chat with {directory} (step {state['step']}, {model.cfg.max_seq_len}-token context). {HELP}; "
+              "Ctrl+C stops an answer; Ctrl+D exits.")
+    raise typer.Exit(interactive(session, banner))
 
 
 def main() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dataprep.errors import UserError
+from dataprep.errors import UsageError, UserError
 from training.model import SIZES
 
 
@@ -53,7 +53,14 @@ class TrainConfig(BaseModel):
     peak_tflops: Optional[float] = None  # per device, for MFU; None: looked up for known GPUs, null on CPU
     max_failures: int = Field(3, ge=0)  # worker restarts from the latest checkpoint
     data_cache: Optional[str] = None  # local folder for shards staged from object stores
-    beta: float = 0.1  # DPO only
+
+    # What is learned: set by the command (pretrain, sft, dpo), never by a config file.
+    objective: Literal["pretrain", "sft", "dpo"] = "pretrain"
+    init: Optional[str] = None  # sft/dpo: the checkpoint to start from (its model, weights and tokenizer)
+    eval_at_start: bool = False  # evaluate before the first step too (sft/dpo: the starting model's val_loss)
+    packing: bool = True  # sft: several conversations per row (block-diagonal mask); false: one, padded
+    beta: float = Field(0.1, gt=0)  # dpo: the KL penalty's weight in the rewards
+    precompute_ref: bool = False  # dpo: reference log-probs computed once into RUN/ref_logps/, no reference model
 
     data: Optional[str] = None  # set from --data; kept so that --resume knows what it trained on
     val_data: Optional[str] = None
@@ -89,16 +96,16 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a mapping of config keys")
+        raise UsageError(f"{path} must hold a mapping of config keys")
     return data
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:
     """Apply one `key=value` (value parsed as YAML); `model.n_layer=4` edits one dimension of the model."""
     if "=" not in item:
-        raise UserError(f"--set {item!r}: expected key=value")
+        raise UsageError(f"--set {item!r}: expected key=value")
     key, raw = item.split("=", 1)
     key = key.strip()
     try:
@@ -113,7 +120,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     elif key in TrainConfig.model_fields:
         data[key] = value
     else:
-        raise UserError(f"--set {key}: unknown config key; known keys: {', '.join(TrainConfig.model_fields)}")
+        raise UsageError(f"--set {key}: unknown config key; known keys: {', '.join(TrainConfig.model_fields)}")
 
 
 def build_config(
@@ -130,4 +137,4 @@ def build_config(
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise UserError(f"bad training config: {_first_error(exc)}") from None
+        raise UsageError(f"bad training config: {_first_error(exc)}") from None

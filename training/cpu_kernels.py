@@ -2,9 +2,13 @@
 
 CPU has no fused kernels for RMSNorm, SwiGLU, the RoPE + q/k/v split or the cross-entropy: each composite op is
 a full pass over the activations plus fresh memory (page faults). These functions do the same maths in fewer
-passes and without temporaries. `training.model` calls them only where `eager_cpu_fp32` holds; on CUDA, under
-autocast and under `torch.compile` it runs the plain ops. `tests/training/test_model.py` checks both paths give
-the same loss and gradients.
+passes and without temporaries.
+
+They reach the model by module swap, so `training.model` keeps one forward path: `use_cpu_kernels(model)` replaces
+its RMSNorm, Attention and SwiGLU modules by the subclasses below, which keep the same parameters (same names,
+same tensors) and fall back to the plain forward wherever `eager_cpu_fp32` does not hold (autocast, compile,
+a KV cache). The fused cross-entropy is picked by `training.objectives.base.token_losses` on the same test.
+`tests/training/test_model.py` checks both paths give the same loss and gradients.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
+
+from training.model import GPT, Attention, RMSNorm, SwiGLU
 
 IGNORE_INDEX = -100
 
@@ -132,13 +138,14 @@ class SwiGLUFn(torch.autograd.Function):
 
 
 class CrossEntropyFn(torch.autograd.Function):
-    """Mean cross-entropy over targets != IGNORE_INDEX from (N, V) logits, the same value as `F.cross_entropy`.
+    """Per-row cross-entropy (N,) from (N, V) logits, 0 where the target is IGNORE_INDEX: `F.cross_entropy`'s
+    values with reduction="none".
 
     The logits are overwritten in place with exp(logit - row max) in forward, and turned into the gradient
-    (softmax - onehot, scaled) in place in backward: one pass over them in backward and no (N, V) temporaries.
-    Autograd's path writes (N, V) log-probabilities, a zero-filled (N, V) gradient and a softmax gradient.
-    Returns (loss, the overwritten logits): an input changed in place must be an output; callers ignore it.
-    Backward may run only once.
+    (softmax - onehot, scaled by each row's incoming gradient) in place in backward: one pass over them in
+    backward and no (N, V) temporaries. Autograd's path writes (N, V) log-probabilities, a zero-filled (N, V)
+    gradient and a softmax gradient. Returns (losses, the overwritten logits): an input changed in place must be
+    an output; callers ignore it. Backward may run only once.
     """
 
     @staticmethod
@@ -150,12 +157,11 @@ class CrossEntropyFn(torch.autograd.Function):
         exps = logits.sub_(row_max).exp_()
         sums = exps.sum(dim=-1)
         lse = row_max.squeeze(1) + sums.log()
-        count = valid.sum()
-        loss = ((lse - picked) * valid).sum() / count
+        losses = (lse - picked) * valid
         ctx.mark_dirty(logits)
-        ctx.save_for_backward(exps, sums, safe, valid, count)
+        ctx.save_for_backward(exps, sums, safe, valid)
         ctx.spent = False
-        return loss, logits
+        return losses, logits
 
     @staticmethod
     @once_differentiable
@@ -163,8 +169,53 @@ class CrossEntropyFn(torch.autograd.Function):
         if ctx.spent:
             raise RuntimeError("the fused cross-entropy's backward reuses its logits and can run only once")
         ctx.spent = True
-        exps, sums, safe, valid, count = ctx.saved_tensors
-        scale = (grad / count) * valid  # ignored rows get no gradient
+        exps, sums, safe, valid = ctx.saved_tensors
+        scale = grad * valid  # ignored rows get no gradient
         dlogits = exps.mul_((scale / sums)[:, None].to(exps.dtype))  # scale * softmax, in the logits' own memory
         dlogits.scatter_add_(1, safe[:, None], -scale[:, None].to(exps.dtype))
         return dlogits, None
+
+
+# --- the module swap ------------------------------------------------------------------------------------------
+class CpuRMSNorm(RMSNorm):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if eager_cpu_fp32(x) and self.weight.dtype == torch.float32:
+            return RMSNormFn.apply(x, self.weight, self.eps)
+        return super().forward(x)
+
+
+class CpuSwiGLU(SwiGLU):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.w_gate_up(x)
+        if eager_cpu_fp32(h):
+            return self.w_down(SwiGLUFn.apply(h))
+        gate, up = h.chunk(2, dim=-1)
+        return self.w_down(F.silu(gate) * up)
+
+
+class CpuAttention(Attention):
+    """Rotation and the q/k/v split in one autograd function; K/V shared across query heads (SDPA's enable_gqa),
+    which the CPU kernel supports, saving the copies (~10% of attention)."""
+
+    def project(self, qkv: torch.Tensor, cos, sin):
+        if not eager_cpu_fp32(qkv):
+            return super().project(qkv, cos, sin)
+        _, q, k, v = RopeSplitFn.apply(qkv, cos, sin, self.n_head, self.n_kv_head)
+        return q, k, v
+
+    def share_kv_heads(self, k, v):
+        if self.n_kv_head == self.n_head or not eager_cpu_fp32(k):
+            return super().share_kv_heads(k, v)
+        return k, v, True
+
+
+SWAPS = {RMSNorm: CpuRMSNorm, Attention: CpuAttention, SwiGLU: CpuSwiGLU}
+
+
+def use_cpu_kernels(model: GPT) -> GPT:
+    """Swap the model's modules for their CPU-kernel subclasses, in place; parameters and names are untouched."""
+    for module in model.modules():
+        swap = SWAPS.get(type(module))
+        if swap is not None:
+            module.__class__ = swap  # a subclass with no state of its own: same parameters, same state_dict
+    return model

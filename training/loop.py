@@ -1,72 +1,53 @@
-"""The per-worker pretraining loop that Ray Train's TorchTrainer runs on every rank.
+"""The per-worker training loop that Ray Train's TorchTrainer runs on every rank, for every objective.
 
-Every rank builds the same model from the same seed, restores the latest checkpoint that Ray Train hands
-it, and steps in lockstep; decisions to log, evaluate or checkpoint depend only on the step number, so
-every rank calls the collectives and `ray.train.report` (a barrier) the same number of times.
+Every rank builds the same model (from the same seed, or from the --init checkpoint), restores the latest
+checkpoint that Ray Train hands it, and steps in lockstep; decisions to log, evaluate or checkpoint depend only
+on the step number, so every rank calls the collectives and `ray.train.report` (a barrier) the same number of
+times. What is learned (pretraining, SFT, DPO) is the objective's business (training.objectives); the step
+itself and evaluation are training.engine's, shared with `training eval`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
-import torch.distributed as dist
 
 import ray.train
 import ray.train.torch
 from dataprep.errors import UserError
-from training.checkpoint import load_training_state, save_checkpoint, step_dir_name
+from training.checkpoint import load_training_state, load_weights, read_state, save_checkpoint, step_dir_name
 from training.config import TrainConfig
-from training.loader import WindowLoader, eval_batches, num_windows, split_windows
+from training.cpu_kernels import use_cpu_kernels
+from training.engine import accumulate_gradients, all_reduce_sum, autocast_for, evaluate
 from training.metrics import MetricsLog, mfu, peak_flops
-from training.model import GPT, model_config, padded_vocab
+from training.model import GPT, GPTConfig, model_config, padded_vocab
+from training.objectives import RunContext, make_objective
 from training.optim import build_optimizer, build_scheduler
-from training.shards import open_token_stream
 
 
-def autocast_for(device: torch.device, dtype: str):
-    use_bf16 = dtype == "bf16" or (dtype == "auto" and device.type == "cuda")
-    if not use_bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def mean_across_ranks(value: torch.Tensor, world_size: int) -> float:
-    if world_size > 1:
-        value = value.clone()
-        dist.all_reduce(value, op=dist.ReduceOp.AVG if value.device.type == "cuda" else dist.ReduceOp.SUM)
-        if value.device.type != "cuda":  # gloo has no AVG
-            value /= world_size
-    return float(value.item())
-
-
-@torch.no_grad()
-def evaluate(model, stream, windows, cfg: TrainConfig, device, rank: int, world_size: int) -> float:
-    """Mean token loss over the held-out windows, the same windows every time, summed over all ranks."""
-    model.eval()
-    total = torch.zeros(2, dtype=torch.float64, device=device)
-    for x, y in eval_batches(stream, cfg.seq_len, cfg.batch_size, windows, rank, world_size, cfg.eval_batches):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast_for(device, cfg.dtype):
-            loss = model(x, y)
-        total[0] += loss.double() * y.numel()
-        total[1] += y.numel()
-    if world_size > 1:
-        dist.all_reduce(total)
-    model.train()
-    return float(total[0] / total[1]) if total[1] > 0 else float("nan")
+def build_model(cfg: TrainConfig, vocab_size: int, init_dir: Optional[str]) -> GPT:
+    """The run's model: the --init checkpoint's (shape and weights), or a fresh one seeded by cfg.seed."""
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank and in every run
+    if init_dir is None:
+        return GPT(model_config(cfg.model, padded_vocab(vocab_size, cfg.vocab_multiple), cfg.seq_len))
+    model = GPT(GPTConfig.from_dict(read_state(init_dir)["model_config"]))
+    load_weights(init_dir, model)
+    return model
 
 
 def train_func(params: dict[str, Any]) -> None:
-    """Ray Train entry point. `params`: config (dict), run_dir, tokenizer_sha256, cpus_per_worker."""
+    """Ray Train entry point. `params`: config (dict), run_dir, tokenizer_sha256, tokenizer_model (bytes),
+    init_dir (sft/dpo), cpus_per_worker."""
     cfg = TrainConfig.model_validate(params["config"])
     run_dir = Path(params["run_dir"])
+    init_dir = params.get("init_dir")
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
@@ -76,20 +57,13 @@ def train_func(params: dict[str, Any]) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 leftovers (optimizer, norms) use TF32 tensor cores
         torch.backends.cudnn.allow_tf32 = True
 
-    stream = open_token_stream(cfg.data, cfg.data_cache, expect_tokenizer=params["tokenizer_sha256"])
-    total_windows = num_windows(stream, cfg.seq_len)
-    if cfg.val_data:
-        train_windows = range(total_windows)
-        val_stream = open_token_stream(cfg.val_data, cfg.data_cache, expect_tokenizer=params["tokenizer_sha256"])
-        val_windows = range(num_windows(val_stream, cfg.seq_len))
-    else:
-        train_windows, val_windows = split_windows(total_windows, cfg.val_fraction)
-        val_stream = stream
-    loader = WindowLoader(stream, cfg.seq_len, cfg.batch_size, cfg.seed, rank, world, train_windows)
-
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank and in every run
-    vocab = padded_vocab(stream.tokenizer.vocab_size, cfg.vocab_multiple)
-    model = GPT(model_config(cfg.model, vocab, cfg.seq_len)).to(device)
+    objective = make_objective(cfg)
+    data = objective.open_data(cfg, expect_tokenizer=params["tokenizer_sha256"])
+    loader = data.loader(rank, world)
+    model = build_model(cfg, data.tokenizer.vocab_size, init_dir)
+    if device.type == "cpu":
+        use_cpu_kernels(model)  # hand-written autograd where CPU has no fused kernels; same parameters
+    model = model.to(device)
     optimizer = build_optimizer(model, cfg, device)
     scheduler = build_scheduler(optimizer, cfg)
 
@@ -101,47 +75,55 @@ def train_func(params: dict[str, Any]) -> None:
         if state["world_size"] != world:
             raise UserError(
                 f"cannot resume: the checkpoint was written by {state['world_size']} workers and this run has {world}; "
-                "the window order depends on the world size, so resume with the same num_workers"
+                "the batch order depends on the world size, so resume with the same num_workers"
             )
         loader.load_state_dict(state["loader"])
         step, tokens_seen = int(state["step"]), int(state["tokens"])
+    objective.prepare(model, data, RunContext(device, rank, world, str(run_dir), init_dir, cfg.dtype))
 
     fwd_model = torch.compile(model) if cfg.compile else model
     ddp_model = ray.train.torch.prepare_model(fwd_model)  # DDP when world > 1 (gloo on CPU, NCCL on GPU)
+    autocast = partial(autocast_for, device, cfg.dtype)
     flops_per_token = model.flops_per_token(cfg.seq_len)
     peak = peak_flops(device, cfg.peak_tflops)
     log = MetricsLog(run_dir, resume_step=step) if rank == 0 else None
     if log is not None:
         log.event(
             "resume" if checkpoint is not None else "start", step=step, world_size=world, device=str(device),
-            pid=os.getpid(),
+            pid=os.getpid(), objective=cfg.objective, **data.summary,
         )
     window_log = _window_log(run_dir, rank, step) if cfg.log_windows else None
 
-    tokens_per_step = cfg.batch_size * cfg.seq_len * cfg.grad_accum * world
+    def run_eval() -> dict[str, float]:
+        val = evaluate(fwd_model, objective, data.eval_batches(rank, world, cfg.eval_batches), device, world, autocast)
+        return {f"val_{k}": v for k, v in val.items() if k != "count"}
+
+    if cfg.eval_at_start and step == 0 and data.has_eval():
+        record = {"step": 0, **run_eval()}
+        if log is not None:
+            log.write(record)
+
+    fresh = step == 0
     interval_start, interval_steps, interval_wait = time.perf_counter(), 0, 0.0
+    interval_tokens = torch.zeros((), dtype=torch.float64, device=device)
     run_start = time.perf_counter()
     while step < cfg.steps:
         lr = optimizer.param_groups[0]["lr"]
-        step_loss = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
+        batches = []
+        for _ in range(cfg.grad_accum):
             t0 = time.perf_counter()
             if window_log is not None:
-                ids = loader.window_ids(loader.epoch, loader.batch)
-                window_log.write(json.dumps({"step": step + 1, "epoch": loader.epoch, "windows": ids.tolist()}) + "\n")
-            windows = loader.next_windows()
-            if device.type == "cuda":  # one pinned host-to-device copy; inputs and targets are views of it
-                windows = windows.pin_memory().to(device, non_blocking=True)
-            x, y = windows[:, :-1], windows[:, 1:]
+                window_log.write(json.dumps({"step": step + 1, "epoch": loader.epoch, "windows": loader.next_ids()}) + "\n")
+            batch = loader.next_batch()
+            interval_tokens += batch.num_tokens
+            batches.append(batch.to(device))
             interval_wait += time.perf_counter() - t0
-            # Gradients are all-reduced once per step, on the last micro-batch, not on every one.
-            last = micro == cfg.grad_accum - 1
-            sync = contextlib.nullcontext() if (last or world == 1) else ddp_model.no_sync()
-            with sync:
-                with autocast_for(device, cfg.dtype):
-                    loss = ddp_model(x, y) / cfg.grad_accum
-                loss.backward()
-            step_loss += loss.detach()
+        sums = accumulate_gradients(ddp_model, objective, batches, world, autocast)
+        if fresh and hasattr(objective, "health"):  # the policy still equals its start: a known loss
+            check = objective.health(sums.reduced(world))
+            if log is not None:
+                log.event("health", objective=cfg.objective, **check)
+        fresh = False
         grad_norm = (
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
         )
@@ -149,22 +131,24 @@ def train_func(params: dict[str, Any]) -> None:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        tokens_seen += tokens_per_step
         interval_steps += 1
 
         do_log = step % cfg.log_every == 0 or step == cfg.steps
-        do_eval = len(val_windows) > 0 and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps)
+        do_eval = data.has_eval() and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps)
         do_ckpt = step % cfg.checkpoint_every == 0 or step == cfg.steps
         do_report = do_eval or do_ckpt or step % cfg.report_every == 0
         if not (do_log or do_report):
             continue
 
-        loss_value = mean_across_ranks(step_loss, world)  # .item() also waits for the GPU, so timings are true
+        means = sums.reduced(world)  # .tolist() also waits for the GPU, so timings are true
+        step_tokens = float(all_reduce_sum(interval_tokens, world))
+        tokens_seen += int(step_tokens)
         elapsed = time.perf_counter() - interval_start
-        tps = interval_steps * tokens_per_step / elapsed
+        tps = step_tokens / elapsed
         record: dict[str, Any] = {
             "step": step,
-            "loss": loss_value,
+            "loss": means["loss"],
+            **{k: means[k] for k in objective.metric_names},
             "lr": lr,
             "grad_norm": float(grad_norm) if grad_norm is not None else None,
             "tokens_per_s": tps,
@@ -175,12 +159,14 @@ def train_func(params: dict[str, Any]) -> None:
             "elapsed_s": time.perf_counter() - run_start,
         }
         if do_eval:
-            record["val_loss"] = evaluate(fwd_model, val_stream, val_windows, cfg, device, rank, world)
+            record.update(run_eval())
         if log is not None:
             log.write(record)
         if do_report:
-            _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, stream, cfg)
+            _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, data, cfg,
+                    params)
         interval_start, interval_steps, interval_wait = time.perf_counter(), 0, 0.0
+        interval_tokens.zero_()
     if log is not None:
         log.event("end", step=step)
         log.close()
@@ -203,7 +189,7 @@ def _window_log(run_dir: Path, rank: int, resume_step: int):
     return open(path, "a", buffering=1)
 
 
-def _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, stream, cfg):
+def _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, data, cfg, params):
     """Report metrics to Ray; on checkpoint steps rank 0 also hands Ray Train a checkpoint folder to persist."""
     metrics = {k: v for k, v in record.items() if v is not None}
     if not do_ckpt:
@@ -217,10 +203,12 @@ def _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loa
                 "step": step,
                 "tokens": tokens_seen,
                 "world_size": world,
+                "objective": cfg.objective,
+                "init": params.get("init_dir"),
                 "loader": loader.state_dict(),
-                "tokenizer": stream.tokenizer.to_dict(),
+                "tokenizer": data.tokenizer.to_dict(),
                 "config": cfg.model_dump(),
             }
-            save_checkpoint(tmp, model, optimizer, scheduler, state)
+            save_checkpoint(tmp, model, optimizer, scheduler, state, tokenizer=params.get("tokenizer_model"))
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)

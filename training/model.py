@@ -3,8 +3,9 @@
 Pure torch: no Ray, no data code, no parallelism. DDP, `torch.compile` and autocast are applied from outside
 (torchtitan's rule), so this file reads like the maths.
 
-On CPU in eager fp32 a few steps run as the hand-written autograd functions of `training.cpu_kernels` (CPU has
-no fused kernels for them); elsewhere (CUDA, autocast, `torch.compile`) the plain ops below run.
+This file has the one forward path. For CPU training in eager fp32, `training.cpu_kernels.use_cpu_kernels` swaps
+a few modules for subclasses with hand-written autograd (CPU has no fused kernels for them); parameter names
+and the maths stay the same.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.cpu_kernels import IGNORE_INDEX, CrossEntropyFn, RMSNormFn, RopeSplitFn, SwiGLUFn, eager_cpu_fp32
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,6 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if eager_cpu_fp32(x) and self.weight.dtype == torch.float32:
-            return RMSNormFn.apply(x, self.weight, self.eps)
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
@@ -139,34 +137,45 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
+        self.layer = layer  # its slot in a KV cache
         self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
         # One matmul for queries, keys and values: fewer, larger GEMMs.
         self.wqkv = nn.Linear(cfg.d_model, (cfg.n_head + 2 * cfg.n_kv_head) * cfg.head_dim, bias=False)
         self.wo = nn.Linear(cfg.n_head * cfg.head_dim, cfg.d_model, bias=False)
 
-    def forward(self, x, cos, sin, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def project(self, qkv: torch.Tensor, cos, sin) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v as (B, H, T, D), q and k rotated."""
+        B, T, _ = qkv.shape
+        qkv = qkv.view(B, T, self.n_head + 2 * self.n_kv_head, self.head_dim)
+        qk, v = qkv.split([self.n_head + self.n_kv_head, self.n_kv_head], dim=2)
+        q, k = apply_rope(qk, cos, sin).split([self.n_head, self.n_kv_head], dim=2)  # one rotation for q and k
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
+    def share_kv_heads(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """K/V expanded to every query head. Expanding keeps every SDPA backend available (enable_gqa is not
+        supported by all of them); the CPU kernels' subclass shares them instead (see cpu_kernels)."""
+        if self.n_kv_head == self.n_head:
+            return k, v, False
+        rep = self.n_head // self.n_kv_head
+        return k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1), False
+
+    def forward(self, x, cos, sin, mask: Optional[torch.Tensor], cache=None) -> torch.Tensor:
         B, T, _ = x.shape
-        qkv = self.wqkv(x)
-        fast = eager_cpu_fp32(qkv)
-        if fast:
-            _, q, k, v = RopeSplitFn.apply(qkv, cos, sin, self.n_head, self.n_kv_head)
-        else:
-            qkv = qkv.view(B, T, self.n_head + 2 * self.n_kv_head, self.head_dim)
-            qk, v = qkv.split([self.n_head + self.n_kv_head, self.n_kv_head], dim=2)
-            q, k = apply_rope(qk, cos, sin).split([self.n_head, self.n_kv_head], dim=2)  # one rotation for q and k
-            q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        gqa = self.n_kv_head != self.n_head and fast
-        if self.n_kv_head != self.n_head and not fast:
-            # Expanding K/V keeps every SDPA backend available (enable_gqa is not supported by all of them);
-            # the CPU kernel supports it, and sharing K/V there saves the copies (~10% of attention).
-            rep = self.n_head // self.n_kv_head
-            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-        if mask is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
-        else:
+        q, k, v = self.project(self.wqkv(x), cos, sin)
+        start = 0
+        if cache is not None:
+            start = cache.pos
+            k, v = cache.update(self.layer, k, v)  # every position so far, this step's included
+        k, v, gqa = self.share_kv_heads(k, v)
+        if mask is None and start > 0 and T > 1:
+            # A chunk after cached positions: query i sees the cache and the chunk up to itself.
+            mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
+        if mask is not None:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        else:  # causal from position 0, or one new token that sees the whole cache
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=start == 0 and T > 1, enable_gqa=gqa)
         return self.wo(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -177,23 +186,20 @@ class SwiGLU(nn.Module):
         self.w_down = nn.Linear(cfg.hidden, cfg.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.w_gate_up(x)
-        if eager_cpu_fp32(h):
-            return self.w_down(SwiGLUFn.apply(h))
-        gate, up = h.chunk(2, dim=-1)
+        gate, up = self.w_gate_up(x).chunk(2, dim=-1)
         return self.w_down(F.silu(gate) * up)
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
         self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.attn = Attention(cfg)
+        self.attn = Attention(cfg, layer)
         self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = SwiGLU(cfg)
 
-    def forward(self, x, cos, sin, mask):
-        x = x + self.attn(self.attn_norm(x), cos, sin, mask)
+    def forward(self, x, cos, sin, mask, cache=None):
+        x = x + self.attn(self.attn_norm(x), cos, sin, mask, cache)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -220,7 +226,7 @@ class GPT(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         cos, sin = rope_tables(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
         # Not persistent: they are a function of the config, so checkpoints hold only learned weights.
@@ -253,35 +259,55 @@ class GPT(nn.Module):
         attn = 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * seq_len
         return 6 * n + attn
 
+    @property
+    def head_weight(self) -> torch.Tensor:
+        """The output projection: tied, it is the embedding matrix."""
+        return self.embed.weight
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.linear(hidden, self.head_weight)
+
     def forward(
         self,
         idx: torch.Tensor,
-        targets: Optional[torch.Tensor] = None,
+        positions: Optional[torch.Tensor] = None,
         doc_ids: Optional[torch.Tensor] = None,
+        cache=None,
+        return_hidden: bool = False,
     ) -> torch.Tensor:
-        """Logits (B, T, V), or the mean cross-entropy over targets != IGNORE_INDEX when targets are given.
+        """Logits (B, T, V); with `return_hidden`, the final normed hidden states (B, T, D) for a fused loss.
 
-        `doc_ids` (B, T) marks packed sequences: tokens attend only within their own document and
-        rotary positions restart at each document.
+        The model never computes a loss: objectives do (training.objectives).
+        `positions` (B|1, T): rotary positions, default 0..T-1 (after the cache's, with a cache), or restarting
+        at each document when `doc_ids` is given. `doc_ids` (B, T) marks packed sequences: tokens attend only
+        within their own document. `cache`: a KV cache (training.generate.KVCache) that this call appends to.
         """
         B, T = idx.shape
-        if T > self.cfg.max_seq_len:
-            raise ValueError(f"sequence of {T} tokens exceeds max_seq_len {self.cfg.max_seq_len}")
-        if doc_ids is None:
-            pos, mask = torch.arange(T, device=idx.device)[None], None
-        else:
-            pos, mask = positions_from_doc_ids(doc_ids), packed_attention_mask(doc_ids)
-        cos, sin = self.rope_cos[pos][:, :, None], self.rope_sin[pos][:, :, None]  # (B|1, T, 1, D/2)
+        start = cache.pos if cache is not None else 0
+        if start + T > self.cfg.max_seq_len:
+            raise ValueError(f"sequence of {start + T} tokens exceeds max_seq_len {self.cfg.max_seq_len}")
+        mask = None
+        if doc_ids is not None:
+            mask = packed_attention_mask(doc_ids)
+            if positions is None:
+                positions = positions_from_doc_ids(doc_ids)
+        if positions is None:
+            positions = torch.arange(start, start + T, device=idx.device)[None]
+        cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]  # (B|1, T, 1, D/2)
         x = self.embed(idx)
         for block in self.blocks:
-            x = block(x, cos, sin, mask)
+            x = block(x, cos, sin, mask, cache)
+        if cache is not None:
+            cache.advance(T)
         x = self.norm(x)
-        if targets is not None and eager_cpu_fp32(x):
-            # (B*T, V) logits that are ours alone, not a view: the fused loss may overwrite them.
-            logits = F.linear(x.reshape(-1, x.size(-1)), self.embed.weight)
-            return CrossEntropyFn.apply(logits, targets.reshape(-1))[0]
-        logits = F.linear(x, self.embed.weight)  # tied: the output projection is the embedding matrix
-        if targets is None:
-            return logits
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+        return x if return_hidden else self.head(x)
 
+
+def unwrap(model: nn.Module) -> GPT:
+    """The bare GPT under DDP (`.module`) and torch.compile (`._orig_mod`) wrappers."""
+    while not isinstance(model, GPT):
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            raise TypeError(f"{type(model).__name__} wraps no GPT")
+        model = inner
+    return model

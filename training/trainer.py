@@ -1,12 +1,16 @@
-"""Driver side of pretraining: check the inputs and the run folder, then run the loop under TorchTrainer.
+"""Driver side of training (pretrain, sft, dpo): check the inputs and the run folder, then run the loop under
+TorchTrainer.
 
 The run folder is Ray Train's storage (`RunConfig(storage_path=RUN, name="checkpoints")`), so a rerun with
-the same folder finds Ray Train's snapshot and every worker gets the latest checkpoint back.
+the same folder finds Ray Train's snapshot and every worker gets the latest checkpoint back. The tokenizer is
+copied into the run folder at start (RUN/tokenizer.model, checked by sha256) and into every checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -14,13 +18,22 @@ import yaml
 
 from dataprep.dataset import open_dataset
 from dataprep.cli_errors import find_user_error
-from dataprep.errors import UserError
-from training.checkpoint import CHECKPOINTS, latest_state
+from dataprep.errors import UsageError, UserError
+from training.checkpoint import CHECKPOINTS, TOKENIZER, latest_state, read_state, read_tokenizer, resolve_checkpoint
 from training.config import TrainConfig
 from training.model import model_config
+from training.objectives import OBJECTIVES
+from training.rows import require_layout
 from training.shards import same_tokenizer, tokenizer_info
 
 CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class RunInputs:
+    tokenizer_sha256: str
+    tokenizer_model: bytes  # the sentencepiece model the data was tokenized with
+    init_dir: Optional[Path] = None  # sft/dpo: the checkpoint folder the run starts from
 
 
 def saved_config(run_dir: Path) -> Optional[dict[str, Any]]:
@@ -28,21 +41,85 @@ def saved_config(run_dir: Path) -> Optional[dict[str, Any]]:
     return yaml.safe_load(path.read_text()) if path.is_file() else None
 
 
-def check_inputs(cfg: TrainConfig) -> str:
-    """Open the datasets' manifests (not their shards) and return the shared tokenizer's sha256."""
+def check_inputs(cfg: TrainConfig) -> RunInputs:
+    """Open the datasets' manifests (not their shards): one tokenizer, the objective's token layout, and for
+    sft/dpo an --init checkpoint with that same tokenizer and a context of at least seq_len."""
     if not cfg.data:
-        raise UserError("no training data: pass --data TOKENS")
+        raise UsageError("no training data: pass --data TOKENS")
     urls = [cfg.data] + ([cfg.val_data] if cfg.val_data else [])
-    infos = [(u, tokenizer_info(open_dataset(u, kind="tokens"))) for u in urls]
-    return same_tokenizer(infos).sha256
+    datasets = [open_dataset(u, kind="tokens") for u in urls]
+    layouts = OBJECTIVES[cfg.objective].layouts
+    if layouts is not None:
+        for ds in datasets:
+            require_layout(ds, layouts, cfg.objective)
+    info = same_tokenizer([(ds.url, tokenizer_info(ds)) for ds in datasets])
+    for ds in datasets:
+        check_enough_tokens(ds, cfg.seq_len)
+    if cfg.objective == "pretrain":
+        if cfg.init:
+            raise UsageError("pretraining starts from scratch; to start from a checkpoint use `training sft --init`")
+        return RunInputs(info.sha256, data_tokenizer(datasets[0], info.sha256))
+    if not cfg.init:
+        raise UsageError(f"`training {cfg.objective}` needs --init CHECKPOINT (a run folder or a checkpoint folder)")
+    init_dir = resolve_checkpoint(cfg.init)
+    state = read_state(init_dir)
+    init_sha = state.get("tokenizer", {}).get("sha256")
+    if init_sha != info.sha256:
+        raise UserError(
+            f"--init {init_dir} was trained with tokenizer {str(init_sha)[:12]}, but {datasets[0].url} was tokenized "
+            f"with {info.sha256[:12]}; tokenize the data with the checkpoint's tokenizer.model"
+        )
+    context = int(state["model_config"]["max_seq_len"])
+    if cfg.seq_len > context:
+        raise UsageError(f"seq_len {cfg.seq_len} exceeds the --init model's context of {context} tokens; "
+                        f"use --set seq_len={context} or less")
+    return RunInputs(info.sha256, read_tokenizer(init_dir), init_dir)
+
+
+def check_enough_tokens(ds, seq_len: int) -> None:
+    """A dataset with no tokens, or fewer than one window of seq_len + 1, is refused from its manifest alone."""
+    tokens = ds.manifest.tokens or 0
+    if tokens == 0:
+        raise UserError(f"{ds.url} holds no tokens; tokenize a non-empty dataset with `dataprep tokenize`")
+    if ds.manifest.provenance.get("token_layout", "documents") == "documents" and tokens < seq_len + 1:
+        raise UserError(f"{ds.url} has {tokens:,} tokens, fewer than one window of seq_len + 1 = {seq_len + 1:,}; "
+                        "lower seq_len (--set seq_len=N) or train on more data")
+
+
+def data_tokenizer(ds, sha256: str) -> bytes:
+    """The tokenizer model a tokens dataset records (provenance.tokenizer.model), checked by sha256."""
+    from dataprep.tokenizer.model import read_model_bytes
+
+    url = ds.manifest.provenance.get("tokenizer", {}).get("model")
+    if not url:
+        raise UserError(f"{ds.url} does not record where its tokenizer model is; re-tokenize it with `dataprep tokenize`")
+    data = read_model_bytes(str(url))
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise UserError(f"the tokenizer model {url} changed since {ds.url} was tokenized (sha256 differs)")
+    return data
+
+
+def install_tokenizer(run_dir: Path, model: bytes) -> None:
+    """RUN/tokenizer.model: a copy of the run's tokenizer, so the run folder is self-sufficient; never replaced."""
+    path = run_dir / TOKENIZER
+    sha = hashlib.sha256(model).hexdigest()
+    if path.exists():
+        if hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+            raise UserError(f"{path} is another tokenizer than the data's ({sha[:12]}); choose a new -o folder")
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(model)
+    tmp.replace(path)
 
 
 def check_model(cfg: TrainConfig) -> None:
     """The workers build this model; a bad shape is the user's to fix, before any worker starts."""
+    if cfg.init:
+        return  # the model is the --init checkpoint's
     try:
         model_config(cfg.model, 1024, cfg.seq_len)
     except (TypeError, ValueError) as exc:
-        raise UserError(f"bad model config {cfg.model!r}: {exc}") from None
+        raise UsageError(f"bad model config {cfg.model!r}: {exc}") from None
 
 
 def check_run_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
@@ -62,9 +139,10 @@ def check_run_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     if state["world_size"] != cfg.num_workers:
         raise UserError(
             f"{run_dir}'s checkpoints were written by {state['world_size']} workers, this run asks for "
-            f"{cfg.num_workers}; the window order depends on the world size, so keep num_workers={state['world_size']}"
+            f"{cfg.num_workers}; the batch order depends on the world size, so keep num_workers={state['world_size']}"
         )
-    for key in ("model", "seq_len", "batch_size", "seed", "data", "val_data", "val_fraction", "vocab_multiple"):
+    for key in ("objective", "init", "model", "seq_len", "batch_size", "seed", "data", "val_data", "val_fraction",
+                "vocab_multiple", "packing", "precompute_ref"):
         if state["config"].get(key) != cfg.model_dump()[key]:
             raise UserError(
                 f"cannot resume {run_dir}: {key} was {state['config'].get(key)!r} and is now {cfg.model_dump()[key]!r}"
@@ -86,7 +164,7 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
     from training.loop import train_func
 
     run_dir = Path(run_dir).expanduser().resolve()
-    tokenizer_sha = check_inputs(cfg)
+    inputs = check_inputs(cfg)
     check_model(cfg)
     check_run_folder(cfg, run_dir, resume)
     have = ray.cluster_resources()
@@ -99,6 +177,7 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
                     "lower num_workers / cpus_per_worker, or join a cluster with --address"
                 )
     run_dir.mkdir(parents=True, exist_ok=True)
+    install_tokenizer(run_dir, inputs.tokenizer_model)
     (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
 
     # Ray Train's controller collects reports on this poll (default 2 s), and a worker's next report waits
@@ -109,7 +188,9 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
         train_loop_config={
             "config": cfg.model_dump(),
             "run_dir": str(run_dir),
-            "tokenizer_sha256": tokenizer_sha,
+            "tokenizer_sha256": inputs.tokenizer_sha256,
+            "tokenizer_model": inputs.tokenizer_model,
+            "init_dir": str(inputs.init_dir) if inputs.init_dir else None,
             "cpus_per_worker": cpus,
         },
         scaling_config=ScalingConfig(
@@ -142,6 +223,10 @@ def fit(trainer):
         raise UserError(f"training failed: {detail} (see Ray's worker logs)") from None
 
 
-def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined_cluster: bool = False):
-    """Run (or continue) pretraining into `run_dir`; Ray must already be initialised. Returns Ray's Result."""
+def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined_cluster: bool = False):
+    """Run (or continue) cfg.objective's training into `run_dir`; Ray must already be initialised. Returns Ray's
+    Result."""
     return fit(build_trainer(cfg, run_dir, resume, joined_cluster))
+
+
+pretrain = train  # the objective is in the config: pretraining unless it says sft or dpo

@@ -19,7 +19,7 @@ from dataprep.dataset.manifest import Manifest
 from dataprep.dataset.writer import ShardResult
 from dataprep.errors import UserError
 from dataprep.progress import JobProgress
-from dataprep.shardjob import ShardJob
+from dataprep.shardjob import ShardJob, run_job
 
 
 def _run_units(batch: pa.Table, job: ShardJob) -> pa.Table:
@@ -36,24 +36,7 @@ def _run_units(batch: pa.Table, job: ShardJob) -> pa.Table:
 
 def run_sharded_job(job: ShardJob, workers: Optional[int] = None, progress: bool = True) -> tuple[Manifest, int]:
     """Run every unit of `job` on Ray and commit its manifest; return it and the number of reused shards."""
-    job.check()
-    secondary = job.secondary_targets()
-    key = job.job_key()
-    for target in (*secondary, job.target):
-        target.begin(key)
-    try:
-        results = list(_results(job, workers, progress))
-        missing = set(range(len(job.units))) - {r.index for r in results}
-        if missing:
-            raise RuntimeError(f"job finished without shards {sorted(missing)[:10]}")
-        # Secondary outputs first: a committed main output then means a finished job.
-        for target, manifest in zip(secondary, job.secondary_manifests(results)):
-            target.commit(manifest)
-        manifest = job.target.commit(job.manifest(results))
-    finally:
-        for target in (*secondary, job.target):
-            target.release()
-    return manifest, sum(r.skipped for r in results)
+    return run_job(job, lambda: _results(job, workers, progress))
 
 
 def _results(job: ShardJob, workers: Optional[int], progress: bool):
@@ -63,7 +46,7 @@ def _results(job: ShardJob, workers: Optional[int], progress: bool):
     total_bytes = sum(job.unit_bytes(u) for u in job.units)
     ds = ray.data.from_items([{"index": i} for i in range(n)], override_num_blocks=n)
     ds = ds.map_batches(_run_units, fn_kwargs={"job": job}, batch_size=1, batch_format="pyarrow",
-                        concurrency=workers, num_cpus=1)
+                        compute=ray.data.TaskPoolStrategy(size=workers), num_cpus=1)
     with JobProgress(job.name, n, total_bytes, enabled=progress) as bar:
         for row in ds.iter_rows():
             if row["error"] is not None:

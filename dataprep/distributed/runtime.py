@@ -86,15 +86,15 @@ def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, ver
 
 
 @contextlib.contextmanager
-def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, verbose: bool = False) -> Iterator[None]:
-    """Ray for the length of a command. A session opened inside an already-initialised Ray (tests, job entry
-    points) reuses it and leaves it running."""
+def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, verbose: bool = False) -> Iterator[bool]:
+    """Ray for the length of a command; yields whether a cluster was joined. A session opened inside an
+    already-initialised Ray (tests, job entry points) reuses it and leaves it running."""
     import ray
 
     owned = not ray.is_initialized()
-    start_ray(address, num_cpus, verbose)
+    joined = start_ray(address, num_cpus, verbose)
     try:
-        yield
+        yield joined
     finally:
         if owned and ray.is_initialized():
             ray.shutdown()

@@ -15,6 +15,7 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig, build_config
 from training.model import GPT, GPTConfig
+from training.objectives.base import Batch, token_losses
 from training.optim import build_optimizer, build_scheduler, lr_factor
 
 
@@ -57,7 +58,8 @@ def test_warmup_then_cosine_to_min_lr():
 def _train_some(model, opt, sched, steps):
     for _ in range(steps):
         idx = torch.randint(0, 64, (2, 8))
-        model(idx, idx.roll(1, 1)).backward()
+        batch = Batch(idx, idx.roll(1, 1))
+        (token_losses(model, batch).sum() / batch.targets.numel()).backward()
         opt.step()
         sched.step()
         opt.zero_grad()

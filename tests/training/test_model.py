@@ -2,6 +2,13 @@ import pytest
 import torch
 
 from training.model import GPT, SIZES, GPTConfig, model_config, padded_vocab, positions_from_doc_ids
+from training.objectives.base import Batch, token_losses
+
+
+def mean_loss(model, idx, targets, doc_ids=None):
+    """The language-modelling loss as the objectives compute it: the sum over valid targets / their count."""
+    batch = Batch(idx, targets, doc_ids=doc_ids)
+    return token_losses(model, batch).sum() / (targets != -100).sum()
 
 
 def small_model(**kw) -> GPT:
@@ -13,7 +20,7 @@ def test_forward_shapes_and_loss_near_uniform_at_init():
     model = small_model()
     idx = torch.randint(0, 128, (3, 16))
     assert model(idx).shape == (3, 16, 128)
-    loss = model(idx, torch.randint(0, 128, (3, 16)))
+    loss = mean_loss(model, idx, torch.randint(0, 128, (3, 16)))
     assert abs(loss.item() - torch.log(torch.tensor(128.0)).item()) < 0.3
 
 
@@ -49,7 +56,7 @@ def test_embeddings_are_tied_and_saved_once():
     model = small_model()
     assert "embed.weight" in model.state_dict()
     assert not any("lm_head" in k for k in model.state_dict())
-    model(torch.randint(0, 128, (2, 8)), torch.randint(0, 128, (2, 8))).backward()
+    mean_loss(model, torch.randint(0, 128, (2, 8)), torch.randint(0, 128, (2, 8))).backward()
     assert model.embed.weight.grad is not None
 
 
@@ -120,29 +127,41 @@ def test_base_size_with_a_new_width_gets_its_own_ffn():
 
 @pytest.mark.parametrize("n_kv_head", [4, 2])
 @pytest.mark.parametrize("packed", [False, True])
-def test_cpu_fast_paths_match_autograd(monkeypatch, n_kv_head, packed):
-    """The hand-written CPU autograd functions (RMSNorm, SwiGLU, RoPE + q/k/v split, cross-entropy) give the same
-    loss and gradients as the plain composite ops they replace."""
-    import training.model as model_module
+def test_cpu_kernels_match_the_plain_model(n_kv_head, packed):
+    """The module swap (hand-written CPU autograd for RMSNorm, SwiGLU, RoPE + q/k/v split, and the fused
+    cross-entropy) gives the plain model's loss and gradients, and keeps every parameter name."""
+    from training.cpu_kernels import use_cpu_kernels
 
     torch.manual_seed(0)
-    fast = GPT(GPTConfig(vocab_size=128, n_layer=2, n_head=4, n_kv_head=n_kv_head, d_model=64, max_seq_len=32))
+    slow = GPT(GPTConfig(vocab_size=128, n_layer=2, n_head=4, n_kv_head=n_kv_head, d_model=64, max_seq_len=32))
     with torch.no_grad():
-        for p in fast.parameters():
+        for p in slow.parameters():
             if p.dim() == 1:
                 p.uniform_(0.5, 1.5)  # norm gains away from 1, so their gradients are exercised
-    slow = GPT(fast.cfg)
-    slow.load_state_dict(fast.state_dict())
+    fast = GPT(slow.cfg)
+    fast.load_state_dict(slow.state_dict())
+    names = list(fast.state_dict())
+    use_cpu_kernels(fast)
+    assert list(fast.state_dict()) == names
+    assert type(fast.blocks[0].attn).__name__ == "CpuAttention"
     idx, targets = torch.randint(0, 128, (3, 32)), torch.randint(0, 128, (3, 32))
     targets[0, :7] = targets[2, 20:] = -100  # ignored positions: no loss, no gradient
     doc_ids = torch.tensor([[0] * 10 + [1] * 22, [0] * 32, [0] * 5 + [1] * 5 + [2] * 22]) if packed else None
 
-    fast_loss = fast(idx, targets, doc_ids=doc_ids)
+    fast_loss = mean_loss(fast, idx, targets, doc_ids)
     fast_loss.backward()
-    monkeypatch.setattr(model_module, "eager_cpu_fp32", lambda x: False)
-    slow_loss = slow(idx, targets, doc_ids=doc_ids)
+    slow_loss = mean_loss(slow, idx, targets, doc_ids)
     slow_loss.backward()
 
     assert torch.allclose(fast_loss, slow_loss, atol=1e-6)
     for (name, a), b in zip(fast.named_parameters(), slow.parameters()):
         assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-6), name
+
+
+def test_state_dict_names_are_frozen():
+    """The export reads these names: they may never change."""
+    model = GPT(GPTConfig(vocab_size=64, n_layer=2, n_head=2, n_kv_head=1, d_model=32, max_seq_len=16))
+    per_block = ["attn_norm.weight", "attn.wqkv.weight", "attn.wo.weight", "mlp_norm.weight", "mlp.w_gate_up.weight",
+                 "mlp.w_down.weight"]
+    expected = ["embed.weight"] + [f"blocks.{i}.{n}" for i in range(2) for n in per_block] + ["norm.weight"]
+    assert list(model.state_dict()) == expected
