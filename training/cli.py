@@ -1,4 +1,4 @@
-"""The `training` command line: pretrain, sft, dpo (on Ray Train), eval and chat (in-process, no Ray).
+"""The `training` command line: pretrain, sft, dpo (on Ray Train), eval, chat and export (in-process, no Ray).
 Errors are one line and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
@@ -262,6 +262,24 @@ def chat(
     banner = (f"chat with {directory} (step {state['step']}, {model.cfg.max_seq_len}-token context). {HELP}; "
               "Ctrl+C stops an answer; Ctrl+D exits.")
     raise typer.Exit(interactive(session, banner))
+
+
+@app.command()
+@user_errors
+def export(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest)"),
+    output: str = typer.Option(..., "-o", "--output", help="the folder to write: new, empty or an earlier export"),
+    dtype: str = typer.Option("float32", "--dtype", help="weights as float32 or bfloat16"),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="the run's tokenizer .model, for checkpoints "
+                                            "written before they carried it (checked by sha256)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace -o even if it is not an export of ours"),
+):
+    """Write a Hugging Face transformers folder (LlamaForCausalLM, tokenizer, chat template) for a checkpoint,
+    in-process (no Ray, no GPU). Prints one JSON object."""
+    from training.export import export_checkpoint
+
+    result = export_checkpoint(checkpoint, output, dtype, tokenizer=tokenizer, overwrite=overwrite)
+    print(json.dumps(result.to_dict()))
 
 
 def main() -> None:
