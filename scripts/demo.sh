@@ -60,10 +60,9 @@ check "$ACC" ">" 0.5 "DPO's held-out reward accuracy is not above chance"
 
 step "7. chat with the DPO model: one Chinese and one English prompt"
 for PROMPT in "请介绍一下你自己。" "Give three tips for staying healthy."; do
+  ANSWER=$(training chat --checkpoint "$OUT/dpo" --prompt "$PROMPT" --max-new-tokens 40 --seed 0)
   echo "user: $PROMPT"
-  printf 'assistant: '
-  training chat --checkpoint "$OUT/dpo" --prompt "$PROMPT" --max-new-tokens 40 --seed 0
-  echo
+  echo "assistant: $(printf '%s' "$ANSWER" | tr '\n' ' ' | sed 's/^ *//')"
 done
 echo "(a ~1M-parameter model trained for minutes on a CPU is not fluent: the numbers above are what it learned;"
 echo " training/configs/gpt2-124m.yaml on a GPU cluster is the same path at a useful size)"

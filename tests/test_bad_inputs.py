@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dataprep.dataset import open_dataset
 from tests.conftest import DATA, ingest
 from tests.test_ingest import GOOD, crafted_jsonl
@@ -16,6 +18,7 @@ HTML_EN = DATA / "web" / "html" / "en" / "flowfx.de.tmux.html"
 BIG_CHARS = 100 << 20  # one 100 MB line: a dump, not a document
 
 
+@pytest.mark.slow  # writes and reads a 100 MB line and extracts a WARC: ~20-40 s on 2 cores
 def test_a_corpus_of_bad_inputs_completes_counts_each_and_keeps_every_good_document(ray_local, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
