@@ -218,7 +218,7 @@ def two_node_cluster():
         dashboard = f"http://127.0.0.1:{dash}"
         _wait_for_nodes(dashboard, token, 2)
         yield SimpleNamespace(address=f"127.0.0.1:{gcs}", dashboard=dashboard, env=env, tmp=tmp, token=token,
-                              node2_pgids=node2, node2_marker=re.compile(re.escape(str(tmp / "node2"))))
+                              pgids=pgids, markers=markers, node2_pgids=node2, node2_marker=re.compile(re.escape(str(tmp / "node2"))))
     finally:
         _kill_cluster(pgids, markers)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -467,6 +467,29 @@ def test_killed_driver_rerun_resumes_and_matches(two_node_cluster, web_reference
     _submit(two_node_cluster, out, "web-driver-rerun")
     logs = _job_logs(two_node_cluster, "web-driver-rerun")
     assert "reused from an earlier run" in logs or "finished by an earlier run" in logs, logs[-3000:]
+    assert _pipeline_digests(out) == web_reference.digests
+
+
+def _busy_workers(cluster) -> list[int]:
+    """Our cluster's worker processes running a stage's task (Ray titles them `ray::TASK`)."""
+    procs = _processes()
+    ours = _our_processes(cluster.pgids, cluster.markers)
+    return [pid for pid in ours if procs.get(pid, (0, 0, ""))[2].startswith("ray::")
+            and ("Map" in procs[pid][2] or "Read" in procs[pid][2])]
+
+
+@pytest.mark.slow  # whole pipeline jobs on the 2-node cluster (10-30 s each on 2 cores)
+def test_killed_worker_process_mid_stage_job_completes_and_matches(two_node_cluster, web_reference):
+    out = two_node_cluster.tmp / "web-worker-killed"
+    _submit(two_node_cluster, out, "web-worker-killed", wait=False)
+    _wait_mid_stage(out)
+    deadline, victims = time.monotonic() + 60, []
+    while not victims and time.monotonic() < deadline:
+        victims = _busy_workers(two_node_cluster)[:1]
+        time.sleep(0.05)
+    assert victims, "no worker was caught running a task"
+    os.kill(victims[0], signal.SIGKILL)
+    assert _wait_job(two_node_cluster, "web-worker-killed")["status"] == "SUCCEEDED"
     assert _pipeline_digests(out) == web_reference.digests
 
 
