@@ -46,6 +46,9 @@ BIN = Path(sys.executable).parent
 WEB = ROOT / "data" / "demo" / "web"
 INGEST_INPUTS = [WEB / "c4_demo.jsonl", WEB / "songci_zh.jsonl", WEB / "bad_records.jsonl"]
 JOB_CONFIG = ROOT / "tests" / "data" / "cluster_job.yaml"
+WEB_CONFIG = ROOT / "tests" / "data" / "cluster_web.yaml"
+NODE2_RESOURCE = "raylm_test_node2"
+ON_NODE2 = ("--entrypoint-resources", json.dumps({NODE2_RESOURCE: 1}))  # the job's driver on the second node
 
 
 def _exe(name: str) -> str:
@@ -207,10 +210,15 @@ def two_node_cluster():
             pgids,
         )
         worker = [f"--address=127.0.0.1:{gcs}", f"--dashboard-agent-listen-port={agent_worker}"]
-        _start_node([*worker, f"--temp-dir={tmp / 'node2'}", *common], env, pgids)
+        # The custom resource marks the second node: the placement test steers a job's driver onto it with it.
+        node2: set[int] = set()
+        _start_node([*worker, f"--temp-dir={tmp / 'node2'}", f"--resources={json.dumps({NODE2_RESOURCE: 1})}",
+                     *common], env, node2)
+        pgids |= node2
         dashboard = f"http://127.0.0.1:{dash}"
         _wait_for_nodes(dashboard, token, 2)
-        yield SimpleNamespace(address=f"127.0.0.1:{gcs}", dashboard=dashboard, env=env, tmp=tmp, token=token)
+        yield SimpleNamespace(address=f"127.0.0.1:{gcs}", dashboard=dashboard, env=env, tmp=tmp, token=token,
+                              pgids=pgids, markers=markers, node2_pgids=node2, node2_marker=re.compile(re.escape(str(tmp / "node2"))))
     finally:
         _kill_cluster(pgids, markers)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -340,3 +348,160 @@ def test_ray_job_submit_runs_pipeline(submitted_job):
     (step,) = yaml.safe_load(JOB_CONFIG.read_text())["steps"]
     _check_ingested(_manifest(dataset), [ROOT / p for p in step["ingest"]["inputs"]])
     _shard_digests(dataset)
+
+
+# ---- the web pipeline job on the cluster: placement, resubmission, a killed driver, a killed node ---------------------
+
+
+def _submit(cluster, out: Path, sid: str, *extra: str, wait: bool = True, timeout: float = 240):
+    """`ray job submit` of jobs/prepare_web.py on WEB_CONFIG; waits for it unless wait=False."""
+    cmd = [_exe("ray"), "job", "submit", "--address", cluster.dashboard, "--submission-id", sid, "--working-dir", ".",
+           *extra, *([] if wait else ["--no-wait"]), "--", "python", "jobs/prepare_web.py",
+           "--config", str(WEB_CONFIG.relative_to(ROOT)), "--output", str(out)]
+    return _run(cmd, cluster.env, timeout=timeout)
+
+
+def _job(cluster, sid: str) -> dict:
+    return _get_json(f"{cluster.dashboard}/api/jobs/{sid}", cluster.token)
+
+
+def _job_logs(cluster, sid: str) -> str:
+    return _get_json(f"{cluster.dashboard}/api/jobs/{sid}/logs", cluster.token)["logs"]
+
+
+def _wait_job(cluster, sid: str, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = _job(cluster, sid)
+        if job["status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {sid} not finished within {timeout} s: {_job(cluster, sid)}")
+
+
+def _tasks(cluster, job_id: str | None = None) -> list[dict]:
+    """Ray's task records (state API), of one job or of the whole cluster."""
+    query = "detail=1&limit=10000" + (f"&filter_keys=job_id&filter_predicates=%3D&filter_values={job_id}" if job_id else "")
+    return _get_json(f"{cluster.dashboard}/api/v0/tasks?{query}", cluster.token)["data"]["result"]["result"]
+
+
+def _node_ids(cluster) -> tuple[str, str]:
+    """(head's node id, the second node's), the second found by its custom resource."""
+    nodes = _alive_nodes(cluster.dashboard, cluster.token)
+    (second,) = [n["node_id"] for n in nodes if NODE2_RESOURCE in n.get("resources_total", {})]
+    (head,) = [n["node_id"] for n in nodes if n["node_id"] != second]
+    return head, second
+
+
+def _pipeline_digests(out: Path) -> dict[str, list]:
+    """Every dataset step's shard digests (each checked against its file) and the tokenizer model's hash."""
+    digests = {p.parent.name: _shard_digests(p.parent) for p in sorted(out.glob("*/manifest.json"))}
+    (model,) = out.glob("*-tokenizer/tokenizer.model")
+    digests["tokenizer"] = hashlib.sha256(model.read_bytes()).hexdigest()
+    return digests
+
+
+def _files(out: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(out)): (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.rglob("*") if p.is_file()}
+
+
+def _wait_mid_stage(out: Path, timeout: float = 180) -> str:
+    """Block until some step has committed a shard (its receipt) but not its manifest; that step's folder name."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for step in sorted(out.glob("0*-*")):
+            if not (step / "manifest.json").exists() and any(step.glob("shards/*.done.json")):
+                return step.name
+        time.sleep(0.05)
+    raise AssertionError(f"no step of {out} was ever caught mid-way")
+
+
+@pytest.fixture(scope="module")
+def web_reference(two_node_cluster):
+    """jobs/prepare_web.py submitted with its driver steered onto the second node (the custom resource): the
+    undisturbed run every fault run is compared with."""
+    out = two_node_cluster.tmp / "web-reference"
+    _submit(two_node_cluster, out, "web-reference", *ON_NODE2)
+    return SimpleNamespace(out=out, digests=_pipeline_digests(out), job=_job(two_node_cluster, "web-reference"))
+
+
+@pytest.mark.slow  # whole pipeline jobs on the 2-node cluster (10-30 s each on 2 cores)
+def test_prepare_web_job_runs_its_tasks_on_both_nodes(two_node_cluster, web_reference):
+    head, second = _node_ids(two_node_cluster)
+    assert web_reference.job["status"] == "SUCCEEDED" and web_reference.job["driver_node_id"] == second
+    tasks = [t for t in _tasks(two_node_cluster, web_reference.job["job_id"]) if t["type"] == "NORMAL_TASK"]
+    assert {t["node_id"] for t in tasks} == {head, second}, [(t["name"], t["node_id"]) for t in tasks]
+    assert set(web_reference.digests) == {"00-ingest", "01-filter", "02-dedup", "04-tokenize", "tokenizer"}
+    assert all(web_reference.digests[k] for k in ("00-ingest", "01-filter", "02-dedup", "04-tokenize"))
+
+
+@pytest.mark.slow  # whole pipeline jobs on the 2-node cluster (10-30 s each on 2 cores)
+def test_resubmitted_finished_pipeline_rewrites_nothing_and_runs_no_task(two_node_cluster, web_reference):
+    before_files = _files(web_reference.out)
+    before_tasks = {t["task_id"] for t in _tasks(two_node_cluster)}
+    started = time.monotonic()
+    # Its driver on the same node as the first run's: the working dir it reads its inputs from is that node's
+    # extraction of the same package (another node's extraction has other mtimes, so another job key).
+    _submit(two_node_cluster, web_reference.out, "web-resubmitted", *ON_NODE2)
+    elapsed = time.monotonic() - started
+    assert _job(two_node_cluster, "web-resubmitted")["status"] == "SUCCEEDED"
+    # (its log lines stay on the second node, where its driver ran: the head's job API cannot show them)
+    assert _files(web_reference.out) == before_files  # no shard, receipt, manifest or model rewritten
+    new = [t for t in _tasks(two_node_cluster) if t["task_id"] not in before_tasks]
+    stage_tasks = [t["name"] for t in new if not t["name"].startswith("JobSupervisor")]
+    assert stage_tasks == [], stage_tasks  # only the job's own supervisor ran: no task of any stage
+    print(f"resubmission took {elapsed:.1f} s (ray job submit included)")
+
+
+@pytest.mark.slow  # whole pipeline jobs on the 2-node cluster (10-30 s each on 2 cores)
+def test_killed_driver_rerun_resumes_and_matches(two_node_cluster, web_reference):
+    out = two_node_cluster.tmp / "web-driver-killed"
+    _submit(two_node_cluster, out, "web-driver-killed", wait=False)
+    step = _wait_mid_stage(out)
+    drivers = [pid for pid, (_, _, cmd) in _processes().items() if "prepare_web.py" in cmd and str(out) in cmd]
+    assert drivers, "the job's driver process was not found"
+    for pid in drivers:
+        os.kill(pid, signal.SIGKILL)
+    assert _wait_job(two_node_cluster, "web-driver-killed")["status"] == "FAILED"
+    assert not (out / step / "manifest.json").exists()  # killed mid-step: that step is unfinished
+    _submit(two_node_cluster, out, "web-driver-rerun")
+    logs = _job_logs(two_node_cluster, "web-driver-rerun")
+    assert "reused from an earlier run" in logs or "finished by an earlier run" in logs, logs[-3000:]
+    assert _pipeline_digests(out) == web_reference.digests
+
+
+def _busy_workers(cluster) -> list[int]:
+    """Our cluster's worker processes running a stage's task (Ray titles them `ray::TASK`)."""
+    procs = _processes()
+    ours = _our_processes(cluster.pgids, cluster.markers)
+    return [pid for pid in ours if procs.get(pid, (0, 0, ""))[2].startswith("ray::")
+            and ("Map" in procs[pid][2] or "Read" in procs[pid][2])]
+
+
+@pytest.mark.slow  # whole pipeline jobs on the 2-node cluster (10-30 s each on 2 cores)
+def test_killed_worker_process_mid_stage_job_completes_and_matches(two_node_cluster, web_reference):
+    out = two_node_cluster.tmp / "web-worker-killed"
+    _submit(two_node_cluster, out, "web-worker-killed", wait=False)
+    _wait_mid_stage(out)
+    deadline, victims = time.monotonic() + 60, []
+    while not victims and time.monotonic() < deadline:
+        victims = _busy_workers(two_node_cluster)[:1]
+        time.sleep(0.05)
+    assert victims, "no worker was caught running a task"
+    os.kill(victims[0], signal.SIGKILL)
+    assert _wait_job(two_node_cluster, "web-worker-killed")["status"] == "SUCCEEDED"
+    assert _pipeline_digests(out) == web_reference.digests
+
+
+@pytest.mark.slow  # whole pipeline jobs on the 2-node cluster (10-30 s each on 2 cores)
+def test_killed_second_node_job_finishes_on_head_and_matches(two_node_cluster, web_reference):
+    """Last in this module: the second node does not come back."""
+    head, second = _node_ids(two_node_cluster)
+    out = two_node_cluster.tmp / "web-node-killed"
+    _submit(two_node_cluster, out, "web-node-killed", wait=False)  # default scheduling
+    _wait_mid_stage(out)
+    _kill_cluster(two_node_cluster.node2_pgids, [two_node_cluster.node2_marker])
+    job = _wait_job(two_node_cluster, "web-node-killed")
+    assert job["status"] == "SUCCEEDED" and job["driver_node_id"] == head, job
+    assert _pipeline_digests(out) == web_reference.digests
+    assert [n["node_id"] for n in _alive_nodes(two_node_cluster.dashboard, two_node_cluster.token)] == [head]

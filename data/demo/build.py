@@ -11,6 +11,13 @@ from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpora"
 HERE = Path(__file__).resolve().parent
+# Raw web input for the demo's web pipeline, copied byte for byte.
+WARCS = ["dolma_sample-0001.warc.gz", "resiliparse_CC-MAIN-2020-34_sample.warc.gz"]
+HTML = {
+    "zh": ["people_1.html", "xinhuanet_1.html", "thepaper_2.html", "qq_2.html", "zsnews_1.html", "stcn_1.html"],
+    "en": ["nature.com.telescope.html", "politico.com.retirement.html", "salon.com.emissions.html",
+           "lemire.me.json.html", "wikimediafoundation.org.turkey.html"],
+}
 
 
 def write_jsonl(path: Path, records) -> None:
@@ -47,6 +54,13 @@ def main() -> None:
     shutil.copy(SHARED / "dialogue" / "llamafactory_alpaca_en_demo.json", dialogue / "alpaca_en_demo.json")
     # kdconv_zh_messages30.jsonl is the OpenAI-messages conversion kept in tests/data/tokenizer/.
     shutil.copy(HERE.parents[1] / "tests" / "data" / "tokenizer" / "kdconv_zh_messages30.jsonl", dialogue)
+    for name in WARCS:
+        (HERE / "warc").mkdir(exist_ok=True)
+        shutil.copy(SHARED / "warc" / name, HERE / "warc" / name)
+    for lang, pages in HTML.items():
+        (HERE / "html" / lang).mkdir(parents=True, exist_ok=True)
+        for page in pages:
+            shutil.copy(SHARED / "html" / lang / page, HERE / "html" / lang / page)
     pref = HERE / "preference"
     pref.mkdir(exist_ok=True)
     shutil.copy(SHARED / "preference" / "hh-rlhf_harmless-base_test.jsonl.gz", pref / "hh-rlhf_harmless-base_test.jsonl.gz")
