@@ -86,10 +86,9 @@ def test_checkpoint_roundtrip_continues_identically_without_pickle(tmp_path):
     _train_some(fresh, opt2, sched2, 2)
     assert all(torch.equal(expected[k], v) for k, v in fresh.state_dict().items())
 
-    # Every binary file loads with weights_only=True; nothing in the folder needs arbitrary unpickling.
-    for name in ("optimizer.pt", "rng.pt"):
-        torch.load(directory / name, weights_only=True)
-    assert {p.name for p in directory.iterdir()} == {"model.safetensors", "optimizer.pt", "rng.pt", "state.json"}
+    # Nothing in the folder is a pickle: safetensors and JSON only.
+    assert {p.name for p in directory.iterdir()} == {"model.safetensors", "optimizer.safetensors", "rng.safetensors",
+                                                    "state.json"}
     assert resolve_checkpoint(tmp_path) == directory and list_checkpoints(tmp_path) == [directory]
     loaded, _, _ = load_model(tmp_path)
     assert torch.equal(loaded.embed.weight, load_model(directory)[0].embed.weight)
@@ -105,8 +104,16 @@ def test_a_pickle_bomb_in_a_checkpoint_is_refused_not_executed(tmp_path):
     opt = build_optimizer(model, cfg, torch.device("cpu"))
     sched = build_scheduler(opt, cfg)
     save_checkpoint(tmp_path, model, opt, sched, {"step": 0})
-    (tmp_path / "optimizer.pt").write_bytes(pickle.dumps(Boom(), protocol=2))
-    with pytest.raises(pickle.UnpicklingError):
+    for name in ("optimizer.safetensors", "rng.safetensors"):
+        good = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(pickle.dumps(Boom(), protocol=2))
+        with pytest.raises(UserError, match=f"{name} has .* bytes, state.json records"):
+            load_training_state(tmp_path, model, opt, sched)
+        (tmp_path / name).write_bytes(good)
+    flipped = bytearray(good)
+    flipped[-1] ^= 1
+    (tmp_path / "rng.safetensors").write_bytes(bytes(flipped))
+    with pytest.raises(UserError, match="rng.safetensors does not match the sha256"):
         load_training_state(tmp_path, model, opt, sched)
 
 
