@@ -233,19 +233,29 @@ def read_state(directory: str | Path) -> dict[str, Any]:
         raise UserError(f"{path} is not valid JSON; the checkpoint is corrupt") from None
 
 
+class DamagedCheckpoint(UserError):
+    """A checkpoint file missing, or of another size or sha256 than its state.json records. `detail` names the
+    file inside the checkpoint (the folder may be a local copy of a remote one)."""
+
+    def __init__(self, path: Path, detail: str):
+        super().__init__(f"{path.parent}/{detail}")
+        self.detail = detail
+
+
 def check_file(directory: Path, name: str, state: dict, whole: bool = True) -> None:
     """A checkpoint file against the size (and, when read whole, the sha256) that state.json records."""
     record = state.get("files", {}).get(name)
     path = directory / name
     if not path.is_file():
-        raise UserError(f"{path} is missing; the checkpoint is incomplete")
+        raise DamagedCheckpoint(path, f"{name} is missing; the checkpoint is incomplete")
     if record is None:
         return  # written before checkpoints recorded their files
     size = path.stat().st_size
     if size != record["bytes"]:
-        raise UserError(f"{path} has {size:,} bytes, state.json records {record['bytes']:,}; the checkpoint is damaged")
+        raise DamagedCheckpoint(path, f"{name} has {size:,} bytes, state.json records {record['bytes']:,}; "
+                                      "the checkpoint is damaged")
     if whole and file_digest(path)[1] != record["sha256"]:
-        raise UserError(f"{path} does not match the sha256 in its state.json; the checkpoint is damaged")
+        raise DamagedCheckpoint(path, f"{name} does not match the sha256 in its state.json; the checkpoint is damaged")
 
 
 def load_training_state(

@@ -4,6 +4,7 @@ Errors are one line and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Optional
@@ -85,7 +86,7 @@ class _MetricsProgress:
                 )
             elif event.get("event") == "checkpoint_skipped":
                 progress.console.print(f"warning: {event['reason']}; resumed from {event['resumed_from']}",
-                                       highlight=False)
+                                       highlight=False, soft_wrap=True)
 
     def _last_record(self) -> Optional[dict]:
         for line in reversed(self._read("metrics.jsonl")):
@@ -125,8 +126,8 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
     from training.config import build_config, load_yaml
     from training.objectives import make_objective
     from dataprep.distributed.runtime import ray_session
-    from training.trainer import (build_trainer, check_inputs, check_model, check_run_folder, fit, resume_warnings,
-                                  saved_config)
+    from training.trainer import (build_trainer, check_inputs, check_memory, check_model, check_run_folder, fit,
+                                  resume_warnings, saved_config)
 
     run_dir = _absolute(output)
     base = saved_config(run_dir) if resume else None
@@ -146,8 +147,10 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
     inputs = check_inputs(cfg)  # fail fast, before starting Ray
     check_model(cfg)
     check_run_folder(cfg, run_dir, resume)
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        check_memory(cfg, inputs)  # a local run: before Ray starts
     for line in resume_warnings(run_dir):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)  # one line, whatever the terminal's width
     if objective != "pretrain":
         console.print(_describe_data(make_objective(cfg).open_data(cfg, inputs.tokenizer_sha256).summary, objective),
                       highlight=False)

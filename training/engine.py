@@ -65,7 +65,8 @@ def accumulate_gradients(
 
     DDP averages gradients over ranks, hence the factor `world`: the result is the gradient of the global loss sum
     divided by the global count (torchtitan's global_valid_tokens), so every target weighs the same whatever the
-    split into micro-batches and ranks. Gradients are all-reduced once, on the last micro-batch (no_sync before).
+    split into micro-batches and ranks. Under DDP gradients are all-reduced once, on the last micro-batch (no_sync
+    before); FSDP reduce-scatters each micro-batch's into the sharded gradients (no full-size copies kept).
     """
     device = batches[0].inputs.device
     local = torch.stack([objective.count(b).to(device=device, dtype=torch.float64) for b in batches]).sum()
@@ -73,7 +74,8 @@ def accumulate_gradients(
     sums = Sums.zeros(objective, device)
     for i, batch in enumerate(batches):
         last = i == len(batches) - 1
-        sync = contextlib.nullcontext() if (last or world == 1) else model.no_sync()
+        skip_sync = not last and world > 1 and hasattr(model, "no_sync")
+        sync = model.no_sync() if skip_sync else contextlib.nullcontext()
         with sync:
             with autocast():
                 out = objective(model, batch)

@@ -27,6 +27,7 @@ from training.checkpoint import (
     checkpoint_names,
     load_training_state,
     load_weights,
+    DamagedCheckpoint,
     read_state,
     resolve_checkpoint,
     save_checkpoint,
@@ -39,7 +40,7 @@ from training.metrics import DataWait, MetricsLog, mfu, peak_flops
 from training.model import GPT, GPTConfig, model_config, padded_vocab
 from training.objectives import RunContext, make_objective
 from training.optim import build_optimizer, build_scheduler
-from training.runfolder import Mirror, RunFolder
+from training.runfolder import Mirror, RunFolder, apply_storage_env
 
 
 def build_model(cfg: TrainConfig, vocab_size: int, init_dir: Optional[str]) -> GPT:
@@ -55,7 +56,7 @@ def build_model(cfg: TrainConfig, vocab_size: int, init_dir: Optional[str]) -> G
 def train_func(params: dict[str, Any]) -> None:
     """Ray Train entry point. `params`: config (dict), run_dir, tokenizer_sha256, tokenizer_model (bytes),
     init_dir (sft/dpo), cpus_per_worker."""
-    os.environ.update(params.get("storage_env") or {})  # before any fsspec or pyarrow client is made
+    apply_storage_env(params.get("storage_env") or {})  # before any fsspec or pyarrow client is made
     cfg = TrainConfig.model_validate(params["config"])
     if cfg.deterministic:
         set_deterministic()
@@ -74,14 +75,23 @@ def train_func(params: dict[str, Any]) -> None:
     data = objective.open_data(cfg, expect_tokenizer=params["tokenizer_sha256"])
     loader = data.loader(rank, world)
     model = build_model(cfg, data.tokenizer.vocab_size, init_dir)
+    if params.get("check_memory"):  # a joined cluster: this worker's own device, before the first step
+        from training.memory import check_fits
+
+        check_fits(cfg, model.cfg, device.type == "cuda", world, workers_here=ctx.get_local_world_size())
     if device.type == "cpu":
         use_cpu_kernels(model)  # hand-written autograd where CPU has no fused kernels; same parameters
     model = model.to(device)
+    model.checkpoint_blocks = cfg.activation_checkpointing
+    model.flex_attention = cfg.compile and device.type == "cuda"  # eager flex attention materializes the scores
+    sharded = cfg.parallel == "fsdp" and world > 1
+    if sharded:
+        shard_model(model, device, cfg.dtype)  # before the optimizer: it holds the sharded parameters
     optimizer = build_optimizer(model, cfg, device)
     scheduler = build_scheduler(optimizer, cfg)
 
     step, tokens_seen = 0, 0
-    state, resumed_from, skipped = resume(folder, ray.train.get_checkpoint(), model, optimizer, scheduler, world)
+    state, resumed_from, skipped = resume(folder, ray.train.get_checkpoint(), model, optimizer, scheduler, rank, world)
     if state is not None:
         loader.load_state_dict(state["loader"])
         step, tokens_seen = int(state["step"]), int(state["tokens"])
@@ -90,8 +100,10 @@ def train_func(params: dict[str, Any]) -> None:
     objective.prepare(model, data, RunContext(device, rank, world, str(mirror.dir), init_dir, cfg.dtype))
 
     fwd_model = torch.compile(model) if cfg.compile else model
-    ddp_model = ray.train.torch.prepare_model(fwd_model)  # DDP when world > 1 (gloo on CPU, NCCL on GPU)
-    autocast = partial(autocast_for, device, cfg.dtype)
+    # DDP when world > 1 (gloo on CPU, NCCL on GPU); FSDP's sharded model is its own wrapper
+    ddp_model = fwd_model if sharded else ray.train.torch.prepare_model(fwd_model)
+    # FSDP computes in bf16 through its mixed-precision parameters, not autocast
+    autocast = partial(autocast_for, device, "fp32" if sharded else cfg.dtype)
     flops_per_token = model.flops_per_token(cfg.seq_len)
     peak = peak_flops(device, cfg.dtype, cfg.peak_tflops)
     log = MetricsLog(mirror.dir, resume_step=step) if rank == 0 else None
@@ -172,7 +184,7 @@ def train_func(params: dict[str, Any]) -> None:
             "loss": means["loss"],
             **{k: means[k] for k in objective.metric_names},
             "lr": lr,
-            "grad_norm": float(grad_norm) if grad_norm is not None else None,
+            "grad_norm": float(full_value(grad_norm)) if grad_norm is not None else None,
             "tokens_per_s": tps,
             "mfu": mfu(flops_per_token, tps, world, peak),
             "data_wait": wait.seconds() / elapsed,
@@ -202,6 +214,24 @@ def train_func(params: dict[str, Any]) -> None:
     mirror.close()
 
 
+def shard_model(model: GPT, device: torch.device, dtype: str) -> None:
+    """FSDP2: each block, then the root (embedding, final norm), sharded over the ranks along dim 0. With bf16
+    compute the parameters are gathered in bf16 (the residual stream and activations then stay bf16) while
+    gradients are reduced and the optimizer steps in fp32."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    bf16 = dtype == "bf16" or (dtype == "auto" and device.type == "cuda")
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
+    for block in model.blocks:
+        fully_shard(block, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+
+
+def full_value(value: torch.Tensor) -> torch.Tensor:
+    """A DTensor's full value (FSDP's grad norm), or the tensor."""
+    return value.full_tensor() if hasattr(value, "full_tensor") else value
+
+
 def set_deterministic() -> None:
     """Deterministic kernels everywhere (an error where torch has none), and the cuBLAS workspace setting
     deterministic GEMMs need (read when cuBLAS starts: this runs before the first CUDA matmul)."""
@@ -216,7 +246,7 @@ def _own_files(rank: int, cfg: TrainConfig) -> tuple[str, ...]:
     return (("metrics.jsonl", "events.jsonl") if rank == 0 else ()) + windows
 
 
-def resume(folder: RunFolder, checkpoint, model, optimizer, scheduler, world: int):
+def resume(folder: RunFolder, checkpoint, model, optimizer, scheduler, rank: int, world: int):
     """Load the newest checkpoint that is intact: the one Ray Train hands back, else (or when it is damaged) the
     run folder's checkpoints newest first. Returns (state or None, its name, reasons newer ones were skipped).
     A run folder that has checkpoints never silently starts over: if none loads, the run stops with the reasons."""
@@ -233,10 +263,11 @@ def resume(folder: RunFolder, checkpoint, model, optimizer, scheduler, world: in
             if ckpt is None:
                 ckpt = ray.train.Checkpoint(folder.fs_path(CHECKPOINTS, name), filesystem=folder.ray_storage()[0])
             with ckpt.as_directory() as directory:
-                state = load_training_state(directory, model, optimizer, scheduler)
-        except UserError as exc:
-            skipped.append(str(exc))
-            print(f"warning: {exc}; trying the previous checkpoint", flush=True)
+                state = load_training_state(directory, model, optimizer, scheduler, rank, world)
+        except (DamagedCheckpoint, FileNotFoundError) as exc:
+            detail = exc.detail if isinstance(exc, DamagedCheckpoint) else f"a file is missing ({exc})"
+            skipped.append(f"{CHECKPOINTS}/{name}/{detail}")
+            print(f"warning: {skipped[-1]}; trying the previous checkpoint", flush=True)
             continue
         if state["world_size"] != world:
             raise UserError(
@@ -267,15 +298,17 @@ def _window_log(local_dir: Path, rank: int, resume_step: int):
 
 
 def _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, data, cfg, params):
-    """Report metrics to Ray; on checkpoint steps rank 0 also hands Ray Train a checkpoint folder to persist."""
+    """Report metrics to Ray; on checkpoint steps rank 0 (under FSDP every rank) also hands Ray Train a checkpoint
+    folder to persist."""
     metrics = {k: v for k, v in record.items() if v is not None}
     if not do_ckpt:
         ray.train.report(metrics)
         return
     name = step_dir_name(step)
+    sharded = cfg.parallel == "fsdp" and world > 1
     with tempfile.TemporaryDirectory(prefix="ckpt-") as tmp:
         checkpoint: Optional[ray.train.Checkpoint] = None
-        if rank == 0:
+        if rank == 0 or sharded:  # FSDP: every rank writes its optimizer shard into the same checkpoint folder
             state = {
                 "step": step,
                 "tokens": tokens_seen,
@@ -286,6 +319,7 @@ def _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loa
                 "tokenizer": data.tokenizer.to_dict(),
                 "config": cfg.model_dump(),
             }
-            save_checkpoint(tmp, model, optimizer, scheduler, state, tokenizer=params.get("tokenizer_model"))
+            save_checkpoint(tmp, model, optimizer, scheduler, state, tokenizer=params.get("tokenizer_model"),
+                            rank=rank, world=world, sharded=sharded)
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)

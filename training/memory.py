@@ -98,6 +98,7 @@ def estimate(cfg: TrainConfig, m: GPTConfig, device: str, world: Optional[int] =
     shard = path.world if path.fsdp else 1
     rows, T = rows_per_micro_batch(cfg), cfg.seq_len
     tokens = rows * T
+    width = 2 if path.bf16 else 4  # bytes of a compute-precision element
     est = Estimate()
     if path.device == "cpu":
         est.parts["torch runtime"] = CPU_RUNTIME  # kernels, thread pools and arenas the first step brings in
@@ -117,7 +118,6 @@ def estimate(cfg: TrainConfig, m: GPTConfig, device: str, world: Optional[int] =
     per_token = activation_bytes_per_token(m, path)
     layers = 1 if cfg.activation_checkpointing else m.n_layer
     block_inputs = (m.n_layer * m.d_model * (2 if path.bf16 and path.fsdp else 4)) if cfg.activation_checkpointing else 0
-    width = 2 if path.bf16 else 4
     # What backward allocates while every activation is still held: one block's input and SwiGLU gradients.
     workspace = width * (2 * m.hidden + 2 * m.d_model)
     est.parts["activations"] = int(tokens * (per_token * layers + block_inputs + 3 * 4 * m.d_model + workspace))

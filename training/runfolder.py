@@ -41,6 +41,8 @@ class RunFolder:
         except (ValueError, ImportError) as exc:
             raise UserError(f"cannot open run folder {self.url}: {exc}") from None
         self.is_local = storage.is_local(self.fs)
+        if not self.is_local:
+            self.fs.invalidate_cache()  # fsspec shares clients and their listings; a run folder changes under us
 
     def __str__(self) -> str:
         return self.url
@@ -76,7 +78,9 @@ class RunFolder:
             entries = self.fs.ls(self.fs_path(*parts), detail=True)
         except (FileNotFoundError, NotADirectoryError):
             return {}
-        return {e["name"].rstrip("/").rsplit("/", 1)[-1]: e for e in entries}
+        me = self.fs_path(*parts).rstrip("/")
+        # An object store may list a folder's own marker object (pyarrow writes "folder/" keys): not an entry.
+        return {e["name"].rstrip("/").rsplit("/", 1)[-1]: e for e in entries if e["name"].rstrip("/") != me}
 
     def download(self, remote: str, local: str | Path) -> None:
         """Copy RUN/remote (a file or a folder) to a local path."""
@@ -157,6 +161,27 @@ def storage_env() -> dict[str, str]:
     if "FSSPEC_S3" not in env and fsspec.config.conf.get("s3"):
         env["FSSPEC_S3"] = json.dumps(fsspec.config.conf["s3"])
     return env
+
+
+def apply_storage_env(env: dict[str, str]) -> None:
+    """In a worker: take the driver's object-store settings (storage_env) before any client is made. fsspec reads
+    FSSPEC_* variables when it is imported, so its config is refreshed from them here."""
+    if not env:
+        return
+    import fsspec.config
+
+    os.environ.update(env)
+    fsspec.config.set_conf_env(fsspec.config.conf, env)
+    for cls in _s3_classes():
+        cls.clear_instance_cache()  # a client made before now would keep the old settings
+
+
+def _s3_classes():
+    try:
+        from s3fs import S3FileSystem
+    except ImportError:
+        return []
+    return [S3FileSystem]
 
 
 class Mirror:

@@ -47,6 +47,7 @@ class RunInputs:
     tokenizer_model: bytes  # the sentencepiece model the data was tokenized with
     init_dir: Optional[Path] = None  # sft/dpo: the checkpoint folder the run starts from (a local copy)
     init_url: Optional[str] = None  # ... and where it is (what the workers are given)
+    vocab_size: int = 0  # the data's tokenizer's
 
 
 def saved_config(run: str | Path | RunFolder) -> Optional[dict[str, Any]]:
@@ -72,7 +73,7 @@ def check_inputs(cfg: TrainConfig) -> RunInputs:
     if cfg.objective == "pretrain":
         if cfg.init:
             raise UsageError("pretraining starts from scratch; to start from a checkpoint use `training sft --init`")
-        return RunInputs(info.sha256, data_tokenizer(datasets[0], info.sha256))
+        return RunInputs(info.sha256, data_tokenizer(datasets[0], info.sha256), vocab_size=info.vocab_size)
     if not cfg.init:
         raise UsageError(f"`training {cfg.objective}` needs --init CHECKPOINT (a run folder or a checkpoint folder)")
     init_url = find_checkpoint(cfg.init)
@@ -88,7 +89,7 @@ def check_inputs(cfg: TrainConfig) -> RunInputs:
     if cfg.seq_len > context:
         raise UsageError(f"seq_len {cfg.seq_len} exceeds the --init model's context of {context} tokens; "
                         f"use --set seq_len={context} or less")
-    return RunInputs(info.sha256, read_tokenizer(init_dir), init_dir, init_url)
+    return RunInputs(info.sha256, read_tokenizer(init_dir), init_dir, init_url, info.vocab_size)
 
 
 def check_enough_tokens(ds, seq_len: int) -> None:
@@ -144,10 +145,26 @@ def resume_warnings(run: str | Path | RunFolder) -> list[str]:
     for name in reversed(checkpoint_names(folder)):
         why = damage(folder, name)
         if why is None:
-            lines += [f"warning: {reason}; resuming from {CHECKPOINTS}/{name}" for reason in skipped]
+            lines += [f"warning: {reason}; trying {CHECKPOINTS}/{name}" for reason in skipped]
             return lines
         skipped.append(why)
     return [f"warning: {reason}; no intact checkpoint left" for reason in skipped]
+
+
+def run_model_config(cfg: TrainConfig, inputs: RunInputs):
+    """The shape the workers will build: the --init checkpoint's, or cfg.model for the data's vocabulary."""
+    from training.model import GPTConfig, padded_vocab
+
+    if inputs.init_dir is not None:
+        return GPTConfig.from_dict(read_state(inputs.init_dir)["model_config"])
+    return model_config(cfg.model, padded_vocab(inputs.vocab_size, cfg.vocab_multiple), cfg.seq_len)
+
+
+def check_memory(cfg: TrainConfig, inputs: RunInputs) -> None:
+    """The memory pre-flight for a local Ray: every worker of this run lands on this machine."""
+    from training.memory import check_fits
+
+    check_fits(cfg, run_model_config(cfg, inputs), cfg.use_gpu, cfg.num_workers, workers_here=cfg.num_workers)
 
 
 def check_run_folder(cfg: TrainConfig, run_dir: str | Path, resume: bool) -> None:
@@ -201,6 +218,8 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
     inputs = check_inputs(cfg)
     check_model(cfg)
     check_run_folder(cfg, folder.url, resume)
+    if not joined_cluster:
+        check_memory(cfg, inputs)  # a joined cluster's workers check their own device before the first step
     have = ray.cluster_resources()
     cpus = cfg.cpus_per_worker or (1 if joined_cluster else max(1, int(have.get("CPU", 1)) // cfg.num_workers))
     if not joined_cluster:  # a cluster may autoscale; a local Ray never grows, so ask only what it has
@@ -227,6 +246,7 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
             "tokenizer_model": inputs.tokenizer_model,
             "init_dir": inputs.init_url,
             "cpus_per_worker": cpus,
+            "check_memory": joined_cluster,
         },
         scaling_config=ScalingConfig(
             num_workers=cfg.num_workers,
