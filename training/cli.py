@@ -126,8 +126,10 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
     from training.config import build_config, load_yaml
     from training.objectives import make_objective
     from dataprep.distributed.runtime import ray_session
-    from training.trainer import (build_trainer, check_inputs, check_memory, check_model, check_run_folder, fit,
-                                  resume_warnings, saved_config)
+    from training.runfolder import RunFolder
+    from training.trainer import (build_trainer, check_inputs, check_memory, check_model, check_run_folder, data_urls,
+                                  fit, resume_warnings, saved_config)
+    from training.verify import verify_shards
 
     run_dir = _absolute(output)
     base = saved_config(run_dir) if resume else None
@@ -149,6 +151,7 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
     check_run_folder(cfg, run_dir, resume)
     if address is None and not os.environ.get("RAY_ADDRESS"):
         check_memory(cfg, inputs)  # a local run: before Ray starts
+    verify_shards(data_urls(cfg), RunFolder(run_dir))  # before Ray: a corrupt shard is named, not trained on
     for line in resume_warnings(run_dir):
         console.print(line, highlight=False, soft_wrap=True)  # one line, whatever the terminal's width
     if objective != "pretrain":

@@ -36,6 +36,7 @@ from training.model import model_config
 from training.objectives import OBJECTIVES
 from training.rows import require_layout
 from training.runfolder import RunFolder, storage_env
+from training.verify import verify_shards
 from training.shards import same_tokenizer, tokenizer_info
 
 CONFIG_FILE = "config.yaml"
@@ -90,6 +91,10 @@ def check_inputs(cfg: TrainConfig) -> RunInputs:
         raise UsageError(f"seq_len {cfg.seq_len} exceeds the --init model's context of {context} tokens; "
                         f"use --set seq_len={context} or less")
     return RunInputs(info.sha256, read_tokenizer(init_dir), init_dir, init_url, info.vocab_size)
+
+
+def data_urls(cfg: TrainConfig) -> list[str]:
+    return [cfg.data] + ([cfg.val_data] if cfg.val_data else [])
 
 
 def check_enough_tokens(ds, seq_len: int) -> None:
@@ -229,6 +234,7 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
                     f"{cfg.num_workers} workers need {need:g} {name}s but this machine's Ray has {have.get(name, 0):g}; "
                     "lower num_workers / cpus_per_worker, or join a cluster with --address"
                 )
+    verify_shards(data_urls(cfg), folder)  # local shards hashed once per run (remembered in the run folder)
     install_tokenizer(folder, inputs.tokenizer_model)
     folder.write_bytes(CONFIG_FILE, cfg.to_yaml().encode())
     filesystem, storage_path = folder.ray_storage()
