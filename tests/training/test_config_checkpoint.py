@@ -1,4 +1,5 @@
 import json
+import os
 import pickle
 
 import pytest
@@ -123,3 +124,17 @@ def test_resolve_checkpoint_errors(tmp_path):
     (tmp_path / "checkpoints" / step_dir_name(5)).mkdir(parents=True)  # incomplete: no state.json
     with pytest.raises(UserError, match="no complete checkpoint"):
         resolve_checkpoint(tmp_path)
+
+
+def test_deterministic_sets_torch_and_cublas(monkeypatch):
+    from training.loop import set_deterministic
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        set_deterministic()
+        assert torch.are_deterministic_algorithms_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert TrainConfig(deterministic=True).deterministic and not TrainConfig().deterministic
+    finally:
+        torch.use_deterministic_algorithms(before)
