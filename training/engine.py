@@ -6,6 +6,7 @@ No Ray here: ranks talk through torch.distributed when there are several (Ray Tr
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
@@ -20,6 +21,14 @@ def autocast_for(device: torch.device, dtype: str):
     if not use_bf16:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def set_deterministic() -> None:
+    """Deterministic kernels everywhere (an error where torch has none), and the cuBLAS workspace setting
+    deterministic GEMMs need (read when cuBLAS starts: the loop calls this before the first CUDA matmul)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
 
 
 def all_reduce_sum(value: torch.Tensor, world: int) -> torch.Tensor:

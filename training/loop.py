@@ -35,7 +35,7 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig
 from training.cpu_kernels import use_cpu_kernels
-from training.engine import accumulate_gradients, all_reduce_sum, autocast_for, evaluate
+from training.engine import accumulate_gradients, all_reduce_sum, autocast_for, evaluate, set_deterministic
 from training.metrics import DataWait, MetricsLog, mfu, peak_flops
 from training.model import GPT, GPTConfig, model_config, padded_vocab
 from training.objectives import RunContext, make_objective
@@ -230,14 +230,6 @@ def shard_model(model: GPT, device: torch.device, dtype: str) -> None:
 def full_value(value: torch.Tensor) -> torch.Tensor:
     """A DTensor's full value (FSDP's grad norm), or the tensor."""
     return value.full_tensor() if hasattr(value, "full_tensor") else value
-
-
-def set_deterministic() -> None:
-    """Deterministic kernels everywhere (an error where torch has none), and the cuBLAS workspace setting
-    deterministic GEMMs need (read when cuBLAS starts: this runs before the first CUDA matmul)."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = False
 
 
 def _own_files(rank: int, cfg: TrainConfig) -> tuple[str, ...]:

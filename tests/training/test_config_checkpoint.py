@@ -127,7 +127,7 @@ def test_resolve_checkpoint_errors(tmp_path):
 
 
 def test_deterministic_sets_torch_and_cublas(monkeypatch):
-    from training.loop import set_deterministic
+    from training.engine import set_deterministic
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     before = torch.are_deterministic_algorithms_enabled()
@@ -138,3 +138,25 @@ def test_deterministic_sets_torch_and_cublas(monkeypatch):
         assert TrainConfig(deterministic=True).deterministic and not TrainConfig().deterministic
     finally:
         torch.use_deterministic_algorithms(before)
+
+
+def test_damaged_newest_checkpoint_is_named_and_skipped_and_all_damaged_is_refused(tmp_path):
+    from training.checkpoint import checkpoint_names, latest_state
+    from training.trainer import check_run_folder, resume_warnings
+
+    cfg = TrainConfig(steps=20, warmup_steps=2)
+    model = GPT(GPTConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=1, d_model=32, max_seq_len=16))
+    opt = build_optimizer(model, cfg, torch.device("cpu"))
+    sched = build_scheduler(opt, cfg)
+    for step in (2, 4):
+        state = {"step": step, "world_size": 1, "config": cfg.model_dump()}
+        save_checkpoint(tmp_path / "checkpoints" / step_dir_name(step), model, opt, sched, state)
+    assert checkpoint_names(tmp_path) == [step_dir_name(2), step_dir_name(4)] and latest_state(tmp_path)["step"] == 4
+    newest = tmp_path / "checkpoints" / step_dir_name(4) / "optimizer.safetensors"
+    newest.write_bytes(newest.read_bytes()[:-8])
+    assert latest_state(tmp_path)["step"] == 2
+    (line,) = resume_warnings(tmp_path)
+    assert line.startswith("warning: checkpoints/step-00000004/optimizer.safetensors has") and "step-00000002" in line
+    (tmp_path / "checkpoints" / step_dir_name(2) / "model.safetensors").unlink()
+    with pytest.raises(UserError, match="none is intact"):
+        check_run_folder(cfg, tmp_path, resume=True)
