@@ -68,6 +68,7 @@ def test_sdpa_paths_equal_plain_attention(n_kv_head):
     assert torch.allclose(got, plain_attention(q, k, v, mask), atol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")  # eager, on purpose: equality
 def test_flex_block_mask_equals_the_sdpa_mask():
     """The packed-sequence block mask through flex attention gives the SDPA mask path's logits. Forward only:
     torch runs flex attention's backward on CUDA alone (benchmarks/gpu_check.sh trains through it)."""
