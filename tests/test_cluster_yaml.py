@@ -85,7 +85,12 @@ def test_ray_version_matches_installed(config):
     assert images
     for image in images:
         assert f":{ray.__version__}-" in image, image
-    assert "-gpu" in config["available_node_types"]["gpu_workers"]["docker"]["worker_image"]
+    gpu_image = config["available_node_types"]["gpu_workers"]["docker"]["worker_image"]
+    cuda = re.search(r"-cu(\d+)$", gpu_image)
+    assert cuda, gpu_image  # a pinned CUDA build, not the floating -gpu tag
+    # ... and the GPU nodes install the torch built for that CUDA, then refuse to come up if it sees no GPU.
+    setup = " ".join(config["available_node_types"]["gpu_workers"]["worker_setup_commands"])
+    assert f"download.pytorch.org/whl/cu{cuda.group(1)}" in setup and "torch.cuda.is_available()" in setup
 
 
 def test_token_auth_kept_on(config):

@@ -4,6 +4,7 @@ Errors are one line and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Optional
@@ -19,16 +20,19 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
 
 
 class _MetricsProgress:
-    """A progress bar fed by the run folder's metrics.jsonl, which rank 0 appends to as it trains; start-up checks
-    that rank 0 writes to events.jsonl (DPO's health line) are printed above it as they appear."""
+    """A progress bar fed by the run folder's metrics.jsonl, which rank 0 appends to as it trains (on an object
+    store: uploads at each of Ray's reports, polled less often); start-up checks that rank 0 writes to
+    events.jsonl (DPO's health line, skipped damaged checkpoints) are printed above it as they appear."""
 
-    def __init__(self, run_dir: Path, steps: int, label: str):
-        self.path = run_dir / "metrics.jsonl"
-        self.events = run_dir / "events.jsonl"
+    def __init__(self, run_dir: str, steps: int, label: str):
+        from training.runfolder import RunFolder
+
+        self.folder = RunFolder(run_dir)
+        self.poll = 0.5 if self.folder.is_local else 2.0
         self.steps, self.label = steps, label
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
-        self.seen_events = self._lines(self.events)
+        self.seen_events = len(self._read("events.jsonl"))
 
     def __enter__(self):
         self.thread.start()
@@ -43,11 +47,13 @@ class _MetricsProgress:
                    TimeRemainingColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("", total=self.steps)
-            while not self.stop.wait(0.5):
+            while not self.stop.wait(self.poll):
                 self._print_events(progress)
                 last = self._last_record()
                 if last:
-                    desc = f"loss {last['loss']:.3f}  {last['tokens_per_s']:,.0f} tok/s"
+                    desc = f"loss {last['loss']:.3f}"
+                    if last.get("tokens_per_s"):
+                        desc += f"  {last['tokens_per_s']:,.0f} tok/s"
                     if "reward_accuracy" in last:
                         desc += f"  acc {last['reward_accuracy']:.2f}"
                     if "val_loss" in last:
@@ -58,19 +64,14 @@ class _MetricsProgress:
             if last:
                 progress.update(task, completed=last["step"])
 
-    @staticmethod
-    def _lines(path: Path) -> int:
+    def _read(self, name: str) -> list[str]:
         try:
-            return len(path.read_text(encoding="utf-8").splitlines())
+            return (self.folder.read_text(name) or "").splitlines()
         except OSError:
-            return 0
+            return []
 
     def _print_events(self, progress) -> None:
-        try:
-            lines = self.events.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return
-        for line in lines[self.seen_events :]:
+        for line in self._read("events.jsonl")[self.seen_events :]:
             try:
                 event = json.loads(line)
             except ValueError:
@@ -83,13 +84,12 @@ class _MetricsProgress:
                     f"chosen {event['rewards_chosen']:.4f} rejected {event['rewards_rejected']:.4f}: {verdict}",
                     highlight=False,
                 )
+            elif event.get("event") == "checkpoint_skipped":
+                progress.console.print(f"warning: {event['reason']}; resumed from {event['resumed_from']}",
+                                       highlight=False, soft_wrap=True)
 
     def _last_record(self) -> Optional[dict]:
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return None
-        for line in reversed(lines):
+        for line in reversed(self._read("metrics.jsonl")):
             try:
                 record = json.loads(line)
             except ValueError:
@@ -100,8 +100,10 @@ class _MetricsProgress:
 
 
 def _absolute(url: str) -> str:
-    """Local paths made absolute: Ray workers do not share the driver's working directory."""
-    return url if "://" in url else str(Path(url).expanduser().resolve())
+    """Local paths made absolute (Ray workers do not share the driver's working directory), URLs as given."""
+    from training.runfolder import normalize
+
+    return normalize(url)
 
 
 # What a fine-tuning run changes in the defaults (a config file and --set still override them).
@@ -124,9 +126,12 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
     from training.config import build_config, load_yaml
     from training.objectives import make_objective
     from dataprep.distributed.runtime import ray_session
-    from training.trainer import build_trainer, check_inputs, check_model, check_run_folder, fit, saved_config
+    from training.runfolder import RunFolder
+    from training.trainer import (build_trainer, check_inputs, check_memory, check_model, check_run_folder, data_urls,
+                                  fit, resume_warnings, saved_config)
+    from training.verify import verify_shards
 
-    run_dir = output.expanduser().resolve()
+    run_dir = _absolute(output)
     base = saved_config(run_dir) if resume else None
     if resume and base is None:
         raise UserError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
@@ -144,6 +149,11 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
     inputs = check_inputs(cfg)  # fail fast, before starting Ray
     check_model(cfg)
     check_run_folder(cfg, run_dir, resume)
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        check_memory(cfg, inputs)  # a local run: before Ray starts
+    verify_shards(data_urls(cfg), RunFolder(run_dir))  # before Ray: a corrupt shard is named, not trained on
+    for line in resume_warnings(run_dir):
+        console.print(line, highlight=False, soft_wrap=True)  # one line, whatever the terminal's width
     if objective != "pretrain":
         console.print(_describe_data(make_objective(cfg).open_data(cfg, inputs.tokenizer_sha256).summary, objective),
                       highlight=False)
@@ -163,14 +173,14 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
 
 
 DATA_HELP = "tokens dataset (local path or fsspec URL)"
-RUN_HELP = "run folder: config.yaml, metrics.jsonl, tokenizer.model, checkpoints/"
+RUN_HELP = "run folder (local path or fsspec URL such as s3://bucket/run): config.yaml, metrics.jsonl, checkpoints/"
 
 
 @app.command()
 @user_errors
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP),
-    output: Path = typer.Option(..., "-o", "--output", help=RUN_HELP),
+    output: str = typer.Option(..., "-o", "--output", help=RUN_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help="training config YAML"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in -o from its latest checkpoint"),
     overrides: list[str] = typer.Option([], "--set", help="override a config key: --set steps=2000"),
@@ -186,8 +196,8 @@ def _fine_tuning(objective: str, kind: str, init_help: str, doc: str):
 
     def command(
         data: Optional[str] = typer.Option(None, "--data", help=f"{kind} tokens (`dataprep tokenize` of a {kind}s dataset)"),
-        init: Optional[Path] = typer.Option(None, "--init", help=init_help),
-        output: Path = typer.Option(..., "-o", "--output", help=RUN_HELP),
+        init: Optional[str] = typer.Option(None, "--init", help=init_help),
+        output: str = typer.Option(..., "-o", "--output", help=RUN_HELP),
         config: Optional[Path] = typer.Option(None, "--config", help="training config YAML"),
         resume: bool = typer.Option(False, "--resume", help="continue the run in -o from its latest checkpoint"),
         overrides: list[str] = typer.Option([], "--set", help="override a config key: --set steps=500"),
@@ -210,12 +220,13 @@ _fine_tuning("dpo", "preference", "the SFT checkpoint: the policy's start and th
 @app.command("eval")
 @user_errors
 def eval_command(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest)"),
+    checkpoint: str = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest); "
+                                   "local or any fsspec URL"),
     data: str = typer.Option(..., "--data", help="tokens dataset: documents, dialogues or preferences"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     max_batches: Optional[int] = typer.Option(None, "--max-batches", min=1, help="stop after this many batches"),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", min=1, help="default: the training seq_len"),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="preferences: the DPO reference checkpoint "
+    reference: Optional[str] = typer.Option(None, "--reference", help="preferences: the DPO reference checkpoint "
                                              "(default: the checkpoint's --init)"),
 ):
     """Loss of a checkpoint on a tokens dataset, in-process (prints one JSON object): perplexity on documents,
@@ -229,7 +240,8 @@ def eval_command(
 @app.command()
 @user_errors
 def chat(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest)"),
+    checkpoint: str = typer.Option(..., "--checkpoint", help="a checkpoint folder, or a run folder (its latest); "
+                                   "local or any fsspec URL"),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="answer this one message and exit (stdout: the answer)"),
     system: Optional[str] = typer.Option(None, "--system", help="system message"),
     temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="0: greedy"),

@@ -48,8 +48,11 @@ class TrainConfig(BaseModel):
     num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
     cpus_per_worker: Optional[int] = Field(None, ge=1)  # None: the machine's CPUs split across workers
-    compile: bool = False  # torch.compile the model (GPU runs)
-    dtype: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU; or fp32 / bf16
+    compile: bool = False  # torch.compile the model (GPU runs); packed sequences then use flex attention
+    dtype: str = "auto"  # auto: bf16 on GPU (autocast, or FSDP's bf16 parameters), fp32 on CPU; or fp32 / bf16
+    parallel: Literal["ddp", "fsdp"] = "ddp"  # fsdp: weights, gradients and optimizer state sharded (FSDP2)
+    activation_checkpointing: bool = False  # keep each block's input only and recompute the rest in backward
+    deterministic: bool = False  # deterministic kernels (and cuBLAS workspace): bit-exact resume on GPU too
     peak_tflops: Optional[float] = None  # per device, for MFU; None: looked up for known GPUs, null on CPU
     max_failures: int = Field(3, ge=0)  # worker restarts from the latest checkpoint
     data_cache: Optional[str] = None  # local folder for shards staged from object stores

@@ -194,19 +194,13 @@ class CpuSwiGLU(SwiGLU):
 
 
 class CpuAttention(Attention):
-    """Rotation and the q/k/v split in one autograd function; K/V shared across query heads (SDPA's enable_gqa),
-    which the CPU kernel supports, saving the copies (~10% of attention)."""
+    """Rotation and the q/k/v split in one autograd function."""
 
     def project(self, qkv: torch.Tensor, cos, sin):
         if not eager_cpu_fp32(qkv):
             return super().project(qkv, cos, sin)
         _, q, k, v = RopeSplitFn.apply(qkv, cos, sin, self.n_head, self.n_kv_head)
         return q, k, v
-
-    def share_kv_heads(self, k, v):
-        if self.n_kv_head == self.n_head or not eager_cpu_fp32(k):
-            return super().share_kv_heads(k, v)
-        return k, v, True
 
 
 SWAPS = {RMSNorm: CpuRMSNorm, Attention: CpuAttention, SwiGLU: CpuSwiGLU}

@@ -6,6 +6,7 @@ No Ray here: ranks talk through torch.distributed when there are several (Ray Tr
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
@@ -20,6 +21,14 @@ def autocast_for(device: torch.device, dtype: str):
     if not use_bf16:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def set_deterministic() -> None:
+    """Deterministic kernels everywhere (an error where torch has none), and the cuBLAS workspace setting
+    deterministic GEMMs need (read when cuBLAS starts: the loop calls this before the first CUDA matmul)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
 
 
 def all_reduce_sum(value: torch.Tensor, world: int) -> torch.Tensor:
@@ -65,7 +74,8 @@ def accumulate_gradients(
 
     DDP averages gradients over ranks, hence the factor `world`: the result is the gradient of the global loss sum
     divided by the global count (torchtitan's global_valid_tokens), so every target weighs the same whatever the
-    split into micro-batches and ranks. Gradients are all-reduced once, on the last micro-batch (no_sync before).
+    split into micro-batches and ranks. Under DDP gradients are all-reduced once, on the last micro-batch (no_sync
+    before); FSDP reduce-scatters each micro-batch's into the sharded gradients (no full-size copies kept).
     """
     device = batches[0].inputs.device
     local = torch.stack([objective.count(b).to(device=device, dtype=torch.float64) for b in batches]).sum()
@@ -73,7 +83,8 @@ def accumulate_gradients(
     sums = Sums.zeros(objective, device)
     for i, batch in enumerate(batches):
         last = i == len(batches) - 1
-        sync = contextlib.nullcontext() if (last or world == 1) else model.no_sync()
+        skip_sync = not last and world > 1 and hasattr(model, "no_sync")
+        sync = model.no_sync() if skip_sync else contextlib.nullcontext()
         with sync:
             with autocast():
                 out = objective(model, batch)

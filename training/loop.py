@@ -22,14 +22,25 @@ import torch
 import ray.train
 import ray.train.torch
 from dataprep.errors import UserError
-from training.checkpoint import load_training_state, load_weights, read_state, save_checkpoint, step_dir_name
+from training.checkpoint import (
+    CHECKPOINTS,
+    checkpoint_names,
+    load_training_state,
+    load_weights,
+    DamagedCheckpoint,
+    read_state,
+    resolve_checkpoint,
+    save_checkpoint,
+    step_dir_name,
+)
 from training.config import TrainConfig
 from training.cpu_kernels import use_cpu_kernels
-from training.engine import accumulate_gradients, all_reduce_sum, autocast_for, evaluate
-from training.metrics import MetricsLog, mfu, peak_flops
+from training.engine import accumulate_gradients, all_reduce_sum, autocast_for, evaluate, set_deterministic
+from training.metrics import DataWait, MetricsLog, mfu, peak_flops
 from training.model import GPT, GPTConfig, model_config, padded_vocab
 from training.objectives import RunContext, make_objective
 from training.optim import build_optimizer, build_scheduler
+from training.runfolder import Mirror, RunFolder, apply_storage_env
 
 
 def build_model(cfg: TrainConfig, vocab_size: int, init_dir: Optional[str]) -> GPT:
@@ -45,9 +56,12 @@ def build_model(cfg: TrainConfig, vocab_size: int, init_dir: Optional[str]) -> G
 def train_func(params: dict[str, Any]) -> None:
     """Ray Train entry point. `params`: config (dict), run_dir, tokenizer_sha256, tokenizer_model (bytes),
     init_dir (sft/dpo), cpus_per_worker."""
+    apply_storage_env(params.get("storage_env") or {})  # before any fsspec or pyarrow client is made
     cfg = TrainConfig.model_validate(params["config"])
-    run_dir = Path(params["run_dir"])
-    init_dir = params.get("init_dir")
+    if cfg.deterministic:
+        set_deterministic()
+    folder = RunFolder(params["run_dir"])
+    init_dir = str(resolve_checkpoint(params["init_dir"])) if params.get("init_dir") else None  # a local copy
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
@@ -61,38 +75,49 @@ def train_func(params: dict[str, Any]) -> None:
     data = objective.open_data(cfg, expect_tokenizer=params["tokenizer_sha256"])
     loader = data.loader(rank, world)
     model = build_model(cfg, data.tokenizer.vocab_size, init_dir)
+    if params.get("check_memory"):  # a joined cluster: this worker's own device, before the first step
+        from training.memory import check_fits
+
+        check_fits(cfg, model.cfg, device.type == "cuda", world, workers_here=ctx.get_local_world_size())
     if device.type == "cpu":
         use_cpu_kernels(model)  # hand-written autograd where CPU has no fused kernels; same parameters
     model = model.to(device)
+    model.checkpoint_blocks = cfg.activation_checkpointing
+    model.flex_attention = cfg.compile and device.type == "cuda"  # eager flex attention materializes the scores
+    sharded = cfg.parallel == "fsdp" and world > 1
+    if sharded:
+        shard_model(model, device, cfg.dtype)  # before the optimizer: it holds the sharded parameters
     optimizer = build_optimizer(model, cfg, device)
     scheduler = build_scheduler(optimizer, cfg)
 
     step, tokens_seen = 0, 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            state = load_training_state(directory, model, optimizer, scheduler)
-        if state["world_size"] != world:
-            raise UserError(
-                f"cannot resume: the checkpoint was written by {state['world_size']} workers and this run has {world}; "
-                "the batch order depends on the world size, so resume with the same num_workers"
-            )
+    state, resumed_from, skipped = resume(folder, ray.train.get_checkpoint(), model, optimizer, scheduler, rank, world)
+    if state is not None:
         loader.load_state_dict(state["loader"])
         step, tokens_seen = int(state["step"]), int(state["tokens"])
-    objective.prepare(model, data, RunContext(device, rank, world, str(run_dir), init_dir, cfg.dtype))
+    mirror = Mirror(folder, pull=_own_files(rank, cfg))
+    # DPO's reference table lives in the run folder when it is local; beside the mirror (per node) otherwise.
+    objective.prepare(model, data, RunContext(device, rank, world, str(mirror.dir), init_dir, cfg.dtype))
 
     fwd_model = torch.compile(model) if cfg.compile else model
-    ddp_model = ray.train.torch.prepare_model(fwd_model)  # DDP when world > 1 (gloo on CPU, NCCL on GPU)
-    autocast = partial(autocast_for, device, cfg.dtype)
+    # DDP when world > 1 (gloo on CPU, NCCL on GPU); FSDP's sharded model is its own wrapper
+    ddp_model = fwd_model if sharded else ray.train.torch.prepare_model(fwd_model)
+    # FSDP computes in bf16 through its mixed-precision parameters, not autocast
+    autocast = partial(autocast_for, device, "fp32" if sharded else cfg.dtype)
     flops_per_token = model.flops_per_token(cfg.seq_len)
-    peak = peak_flops(device, cfg.peak_tflops)
-    log = MetricsLog(run_dir, resume_step=step) if rank == 0 else None
+    peak = peak_flops(device, cfg.dtype, cfg.peak_tflops)
+    log = MetricsLog(mirror.dir, resume_step=step) if rank == 0 else None
     if log is not None:
+        for reason in skipped:  # newer checkpoints that could not be used: said once, in the run's history
+            log.event("checkpoint_skipped", reason=reason, resumed_from=resumed_from)
         log.event(
-            "resume" if checkpoint is not None else "start", step=step, world_size=world, device=str(device),
-            pid=os.getpid(), objective=cfg.objective, **data.summary,
+            "resume" if state is not None else "start", step=step, world_size=world, device=str(device),
+            pid=os.getpid(), objective=cfg.objective, checkpoint=resumed_from, deterministic=cfg.deterministic,
+            peak=None if peak is None else {"part": peak.part, "precision": peak.precision, "tflops": peak.flops / 1e12},
+            **data.summary,
         )
-    window_log = _window_log(run_dir, rank, step) if cfg.log_windows else None
+        mirror.push()
+    window_log = _window_log(mirror.dir, rank, step) if cfg.log_windows else None
 
     def run_eval() -> dict[str, float]:
         val = evaluate(fwd_model, objective, data.eval_batches(rank, world, cfg.eval_batches), device, world, autocast)
@@ -104,20 +129,22 @@ def train_func(params: dict[str, Any]) -> None:
             log.write(record)
 
     fresh = step == 0
-    interval_start, interval_steps, interval_wait = time.perf_counter(), 0, 0.0
-    interval_tokens = torch.zeros((), dtype=torch.float64, device=device)
+    warming_up = cfg.compile  # the first step compiles: timed apart, not in the first interval's throughput
+    interval_start = time.perf_counter()
+    wait = DataWait(device)
+    # [tokens since the last log, tokens in timed steps]: one all-reduce gives both
+    interval_tokens = torch.zeros(2, dtype=torch.float64, device=device)
     run_start = time.perf_counter()
     while step < cfg.steps:
         lr = optimizer.param_groups[0]["lr"]
         batches = []
         for _ in range(cfg.grad_accum):
-            t0 = time.perf_counter()
+            wait.host_start()
             if window_log is not None:
                 window_log.write(json.dumps({"step": step + 1, "epoch": loader.epoch, "windows": loader.next_ids()}) + "\n")
             batch = loader.next_batch()
             interval_tokens += batch.num_tokens
-            batches.append(batch.to(device))
-            interval_wait += time.perf_counter() - t0
+            batches.append(wait.copy(batch))
         sums = accumulate_gradients(ddp_model, objective, batches, world, autocast)
         if fresh and hasattr(objective, "health"):  # the policy still equals its start: a known loss
             check = objective.health(sums.reduced(world))
@@ -131,7 +158,14 @@ def train_func(params: dict[str, Any]) -> None:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        interval_steps += 1
+        if warming_up:
+            warming_up = False
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if log is not None:
+                log.event("compiled", step=step, seconds=time.perf_counter() - interval_start)
+            interval_start, wait = time.perf_counter(), DataWait(device)
+            interval_tokens[1] = 0
 
         do_log = step % cfg.log_every == 0 or step == cfg.steps
         do_eval = data.has_eval() and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps)
@@ -141,19 +175,19 @@ def train_func(params: dict[str, Any]) -> None:
             continue
 
         means = sums.reduced(world)  # .tolist() also waits for the GPU, so timings are true
-        step_tokens = float(all_reduce_sum(interval_tokens, world))
+        step_tokens, timed_tokens = all_reduce_sum(interval_tokens, world).tolist()
         tokens_seen += int(step_tokens)
         elapsed = time.perf_counter() - interval_start
-        tps = step_tokens / elapsed
+        tps = timed_tokens / elapsed if timed_tokens else None  # None: the interval was the compile step alone
         record: dict[str, Any] = {
             "step": step,
             "loss": means["loss"],
             **{k: means[k] for k in objective.metric_names},
             "lr": lr,
-            "grad_norm": float(grad_norm) if grad_norm is not None else None,
+            "grad_norm": float(full_value(grad_norm)) if grad_norm is not None else None,
             "tokens_per_s": tps,
             "mfu": mfu(flops_per_token, tps, world, peak),
-            "data_wait": interval_wait / elapsed,
+            "data_wait": wait.seconds() / elapsed,
             "tokens": tokens_seen,
             "epoch": loader.epoch,
             "elapsed_s": time.perf_counter() - run_start,
@@ -163,19 +197,85 @@ def train_func(params: dict[str, Any]) -> None:
         if log is not None:
             log.write(record)
         if do_report:
+            if log is not None:
+                log.flush()
+            if window_log is not None:
+                window_log.flush()
+            mirror.push()  # an object-store run folder follows the run at each report
             _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, data, cfg,
                     params)
-        interval_start, interval_steps, interval_wait = time.perf_counter(), 0, 0.0
+        interval_start, wait = time.perf_counter(), DataWait(device)
         interval_tokens.zero_()
     if log is not None:
         log.event("end", step=step)
         log.close()
     if window_log is not None:
         window_log.close()
+    mirror.close()
 
 
-def _window_log(run_dir: Path, rank: int, resume_step: int):
-    path = run_dir / "windows" / f"rank-{rank}.jsonl"
+def shard_model(model: GPT, device: torch.device, dtype: str) -> None:
+    """FSDP2: each block, then the root (embedding, final norm), sharded over the ranks along dim 0. With bf16
+    compute the parameters are gathered in bf16 (the residual stream and activations then stay bf16) while
+    gradients are reduced and the optimizer steps in fp32."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    bf16 = dtype == "bf16" or (dtype == "auto" and device.type == "cuda")
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
+    for block in model.blocks:
+        fully_shard(block, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+
+
+def full_value(value: torch.Tensor) -> torch.Tensor:
+    """A DTensor's full value (FSDP's grad norm), or the tensor."""
+    return value.full_tensor() if hasattr(value, "full_tensor") else value
+
+
+def _own_files(rank: int, cfg: TrainConfig) -> tuple[str, ...]:
+    """The run-folder files this rank appends to (pulled into its mirror when the run folder is remote)."""
+    windows = (f"windows/rank-{rank}.jsonl",) if cfg.log_windows else ()
+    return (("metrics.jsonl", "events.jsonl") if rank == 0 else ()) + windows
+
+
+def resume(folder: RunFolder, checkpoint, model, optimizer, scheduler, rank: int, world: int):
+    """Load the newest checkpoint that is intact: the one Ray Train hands back, else (or when it is damaged) the
+    run folder's checkpoints newest first. Returns (state or None, its name, reasons newer ones were skipped).
+    A run folder that has checkpoints never silently starts over: if none loads, the run stops with the reasons."""
+    candidates = []
+    if checkpoint is not None:
+        candidates.append((Path(checkpoint.path).name, checkpoint))
+    newest = int(candidates[0][0].split("-")[1]) if candidates else None
+    for name in reversed(checkpoint_names(folder)):
+        if newest is None or (int(name.split("-")[1]) < newest):
+            candidates.append((name, None))
+    skipped = []
+    for name, ckpt in candidates:
+        try:
+            if ckpt is None:
+                ckpt = ray.train.Checkpoint(folder.fs_path(CHECKPOINTS, name), filesystem=folder.ray_storage()[0])
+            with ckpt.as_directory() as directory:
+                state = load_training_state(directory, model, optimizer, scheduler, rank, world)
+        except (DamagedCheckpoint, FileNotFoundError) as exc:
+            detail = exc.detail if isinstance(exc, DamagedCheckpoint) else f"a file is missing ({exc})"
+            skipped.append(f"{CHECKPOINTS}/{name}/{detail}")
+            print(f"warning: {skipped[-1]}; trying the previous checkpoint", flush=True)
+            continue
+        if state["world_size"] != world:
+            raise UserError(
+                f"cannot resume: the checkpoint was written by {state['world_size']} workers and this run has {world}; "
+                "the batch order depends on the world size, so resume with the same num_workers"
+            )
+        if skipped:
+            print(f"warning: resumed from {CHECKPOINTS}/{name} ({len(skipped)} newer damaged)", flush=True)
+        return state, name, skipped
+    if skipped:
+        raise UserError(f"no checkpoint of {folder} can be resumed from: {'; '.join(skipped)}")
+    return None, None, skipped
+
+
+def _window_log(local_dir: Path, rank: int, resume_step: int):
+    path = Path(local_dir) / "windows" / f"rank-{rank}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = []
     if path.exists():  # drop steps that will be re-run after a resume, and a line cut short by a kill
@@ -190,15 +290,17 @@ def _window_log(run_dir: Path, rank: int, resume_step: int):
 
 
 def _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loader, tokens_seen, data, cfg, params):
-    """Report metrics to Ray; on checkpoint steps rank 0 also hands Ray Train a checkpoint folder to persist."""
+    """Report metrics to Ray; on checkpoint steps rank 0 (under FSDP every rank) also hands Ray Train a checkpoint
+    folder to persist."""
     metrics = {k: v for k, v in record.items() if v is not None}
     if not do_ckpt:
         ray.train.report(metrics)
         return
     name = step_dir_name(step)
+    sharded = cfg.parallel == "fsdp" and world > 1
     with tempfile.TemporaryDirectory(prefix="ckpt-") as tmp:
         checkpoint: Optional[ray.train.Checkpoint] = None
-        if rank == 0:
+        if rank == 0 or sharded:  # FSDP: every rank writes its optimizer shard into the same checkpoint folder
             state = {
                 "step": step,
                 "tokens": tokens_seen,
@@ -209,6 +311,7 @@ def _report(record, step, do_ckpt, rank, world, model, optimizer, scheduler, loa
                 "tokenizer": data.tokenizer.to_dict(),
                 "config": cfg.model_dump(),
             }
-            save_checkpoint(tmp, model, optimizer, scheduler, state, tokenizer=params.get("tokenizer_model"))
+            save_checkpoint(tmp, model, optimizer, scheduler, state, tokenizer=params.get("tokenizer_model"),
+                            rank=rank, world=world, sharded=sharded)
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=name)

@@ -17,7 +17,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
+from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass(frozen=True)
@@ -153,29 +154,27 @@ class Attention(nn.Module):
         q, k = apply_rope(qk, cos, sin).split([self.n_head, self.n_kv_head], dim=2)  # one rotation for q and k
         return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
-    def share_kv_heads(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """K/V expanded to every query head. Expanding keeps every SDPA backend available (enable_gqa is not
-        supported by all of them); the CPU kernels' subclass shares them instead (see cpu_kernels)."""
-        if self.n_kv_head == self.n_head:
-            return k, v, False
-        rep = self.n_head // self.n_kv_head
-        return k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1), False
-
-    def forward(self, x, cos, sin, mask: Optional[torch.Tensor], cache=None) -> torch.Tensor:
+    def forward(self, x, cos, sin, mask=None, cache=None) -> torch.Tensor:
+        """`mask`: None (causal), a boolean (B, 1, T, T) mask for SDPA, or a flex-attention BlockMask."""
         B, T, _ = x.shape
         q, k, v = self.project(self.wqkv(x), cos, sin)
         start = 0
         if cache is not None:
             start = cache.pos
             k, v = cache.update(self.layer, k, v)  # every position so far, this step's included
-        k, v, gqa = self.share_kv_heads(k, v)
-        if mask is None and start > 0 and T > 1:
-            # A chunk after cached positions: query i sees the cache and the chunk up to itself.
-            mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
-        if mask is not None:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
-        else:  # causal from position 0, or one new token that sees the whole cache
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=start == 0 and T > 1, enable_gqa=gqa)
+        # Grouped-query attention: the kernels share each K/V head across its query heads (flash, memory-efficient,
+        # cuDNN, the CPU kernel, flex); no copies of K and V. (Backends without it are skipped by SDPA's choice.)
+        gqa = self.n_kv_head != self.n_head
+        if isinstance(mask, BlockMask):
+            y = flex_attention(q, k, v, block_mask=mask, enable_gqa=gqa)
+        else:
+            if mask is None and start > 0 and T > 1:
+                # A chunk after cached positions: query i sees the cache and the chunk up to itself.
+                mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
+            if mask is not None:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+            else:  # causal from position 0, or one new token that sees the whole cache
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=start == 0 and T > 1, enable_gqa=gqa)
         return self.wo(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -211,6 +210,17 @@ def packed_attention_mask(doc_ids: torch.Tensor) -> torch.Tensor:
     return (same_doc & causal)[:, None]
 
 
+def packed_block_mask(doc_ids: torch.Tensor) -> BlockMask:
+    """The same mask as flex attention's block mask: blocks that are all masked are skipped, and no (T, T) tensor is
+    ever built. Only worth it compiled (eager flex attention materializes the scores): `GPT.flex_attention`."""
+    B, T = doc_ids.shape
+
+    def allowed(b, h, q, kv):
+        return (q >= kv) & (doc_ids[b, q] == doc_ids[b, kv])
+
+    return create_block_mask(allowed, B, None, T, T, device=doc_ids.device)
+
+
 def positions_from_doc_ids(doc_ids: torch.Tensor) -> torch.Tensor:
     """Positions restarting at 0 at every document start, so a packed document sees the positions it would alone."""
     T = doc_ids.shape[-1]
@@ -222,6 +232,10 @@ def positions_from_doc_ids(doc_ids: torch.Tensor) -> torch.Tensor:
 
 
 class GPT(nn.Module):
+    # Set from outside by the training loop (they change speed and memory, never the maths):
+    flex_attention = False  # packed sequences through flex attention's block mask (compiled GPU runs)
+    checkpoint_blocks = False  # activation checkpointing: keep each block's input, recompute the rest in backward
+
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.cfg = cfg
@@ -288,15 +302,19 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of {start + T} tokens exceeds max_seq_len {self.cfg.max_seq_len}")
         mask = None
         if doc_ids is not None:
-            mask = packed_attention_mask(doc_ids)
+            mask = packed_block_mask(doc_ids) if self.flex_attention else packed_attention_mask(doc_ids)
             if positions is None:
                 positions = positions_from_doc_ids(doc_ids)
         if positions is None:
             positions = torch.arange(start, start + T, device=idx.device)[None]
         cos, sin = self.rope_cos[positions][:, :, None], self.rope_sin[positions][:, :, None]  # (B|1, T, 1, D/2)
         x = self.embed(idx)
+        recompute = self.checkpoint_blocks and torch.is_grad_enabled() and cache is None
         for block in self.blocks:
-            x = block(x, cos, sin, mask, cache)
+            if recompute:
+                x = checkpoint(block, x, cos, sin, mask, use_reentrant=False)
+            else:
+                x = block(x, cos, sin, mask, cache)
         if cache is not None:
             cache.advance(T)
         x = self.norm(x)

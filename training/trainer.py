@@ -1,9 +1,10 @@
 """Driver side of training (pretrain, sft, dpo): check the inputs and the run folder, then run the loop under
 TorchTrainer.
 
-The run folder is Ray Train's storage (`RunConfig(storage_path=RUN, name="checkpoints")`), so a rerun with
-the same folder finds Ray Train's snapshot and every worker gets the latest checkpoint back. The tokenizer is
-copied into the run folder at start (RUN/tokenizer.model, checked by sha256) and into every checkpoint.
+The run folder (a local path or any fsspec URL, training.runfolder) is Ray Train's storage
+(`RunConfig(storage_path=RUN, name="checkpoints")`, through a pyarrow filesystem for object stores), so a rerun
+with the same folder finds Ray Train's snapshot and every worker gets the latest checkpoint back. The tokenizer
+is copied into the run folder at start (RUN/tokenizer.model, checked by sha256) and into every checkpoint.
 """
 
 from __future__ import annotations
@@ -19,11 +20,23 @@ import yaml
 from dataprep.dataset import open_dataset
 from dataprep.cli_errors import find_user_error
 from dataprep.errors import UsageError, UserError
-from training.checkpoint import CHECKPOINTS, TOKENIZER, latest_state, read_state, read_tokenizer, resolve_checkpoint
+from training.checkpoint import (
+    CHECKPOINTS,
+    TOKENIZER,
+    checkpoint_names,
+    damage,
+    find_checkpoint,
+    local_checkpoint,
+    latest_state,
+    read_state,
+    read_tokenizer,
+)
 from training.config import TrainConfig
 from training.model import model_config
 from training.objectives import OBJECTIVES
 from training.rows import require_layout
+from training.runfolder import RunFolder, storage_env
+from training.verify import verify_shards
 from training.shards import same_tokenizer, tokenizer_info
 
 CONFIG_FILE = "config.yaml"
@@ -33,12 +46,15 @@ CONFIG_FILE = "config.yaml"
 class RunInputs:
     tokenizer_sha256: str
     tokenizer_model: bytes  # the sentencepiece model the data was tokenized with
-    init_dir: Optional[Path] = None  # sft/dpo: the checkpoint folder the run starts from
+    init_dir: Optional[Path] = None  # sft/dpo: the checkpoint folder the run starts from (a local copy)
+    init_url: Optional[str] = None  # ... and where it is (what the workers are given)
+    vocab_size: int = 0  # the data's tokenizer's
 
 
-def saved_config(run_dir: Path) -> Optional[dict[str, Any]]:
-    path = run_dir / CONFIG_FILE
-    return yaml.safe_load(path.read_text()) if path.is_file() else None
+def saved_config(run: str | Path | RunFolder) -> Optional[dict[str, Any]]:
+    folder = run if isinstance(run, RunFolder) else RunFolder(run)
+    text = folder.read_text(CONFIG_FILE)
+    return yaml.safe_load(text) if text is not None else None
 
 
 def check_inputs(cfg: TrainConfig) -> RunInputs:
@@ -58,10 +74,11 @@ def check_inputs(cfg: TrainConfig) -> RunInputs:
     if cfg.objective == "pretrain":
         if cfg.init:
             raise UsageError("pretraining starts from scratch; to start from a checkpoint use `training sft --init`")
-        return RunInputs(info.sha256, data_tokenizer(datasets[0], info.sha256))
+        return RunInputs(info.sha256, data_tokenizer(datasets[0], info.sha256), vocab_size=info.vocab_size)
     if not cfg.init:
         raise UsageError(f"`training {cfg.objective}` needs --init CHECKPOINT (a run folder or a checkpoint folder)")
-    init_dir = resolve_checkpoint(cfg.init)
+    init_url = find_checkpoint(cfg.init)
+    init_dir = local_checkpoint(init_url)
     state = read_state(init_dir)
     init_sha = state.get("tokenizer", {}).get("sha256")
     if init_sha != info.sha256:
@@ -73,7 +90,11 @@ def check_inputs(cfg: TrainConfig) -> RunInputs:
     if cfg.seq_len > context:
         raise UsageError(f"seq_len {cfg.seq_len} exceeds the --init model's context of {context} tokens; "
                         f"use --set seq_len={context} or less")
-    return RunInputs(info.sha256, read_tokenizer(init_dir), init_dir)
+    return RunInputs(info.sha256, read_tokenizer(init_dir), init_dir, init_url, info.vocab_size)
+
+
+def data_urls(cfg: TrainConfig) -> list[str]:
+    return [cfg.data] + ([cfg.val_data] if cfg.val_data else [])
 
 
 def check_enough_tokens(ds, seq_len: int) -> None:
@@ -99,17 +120,16 @@ def data_tokenizer(ds, sha256: str) -> bytes:
     return data
 
 
-def install_tokenizer(run_dir: Path, model: bytes) -> None:
+def install_tokenizer(folder: RunFolder, model: bytes) -> None:
     """RUN/tokenizer.model: a copy of the run's tokenizer, so the run folder is self-sufficient; never replaced."""
-    path = run_dir / TOKENIZER
     sha = hashlib.sha256(model).hexdigest()
-    if path.exists():
-        if hashlib.sha256(path.read_bytes()).hexdigest() != sha:
-            raise UserError(f"{path} is another tokenizer than the data's ({sha[:12]}); choose a new -o folder")
+    present = folder.read_bytes(TOKENIZER)
+    if present is not None:
+        if hashlib.sha256(present).hexdigest() != sha:
+            raise UserError(f"{folder.url_of(TOKENIZER)} is another tokenizer than the data's ({sha[:12]}); "
+                            "choose a new -o folder")
         return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(model)
-    tmp.replace(path)
+    folder.write_bytes(TOKENIZER, model)
 
 
 def check_model(cfg: TrainConfig) -> None:
@@ -122,14 +142,50 @@ def check_model(cfg: TrainConfig) -> None:
         raise UsageError(f"bad model config {cfg.model!r}: {exc}") from None
 
 
-def check_run_folder(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
+def resume_warnings(run: str | Path | RunFolder) -> list[str]:
+    """One line per checkpoint newer than the newest intact one (missing or damaged files), naming the one a
+    resume will use. (File sizes here; the worker also checks sha256 and falls further back if needed.)"""
+    folder = run if isinstance(run, RunFolder) else RunFolder(run)
+    lines, skipped = [], []
+    for name in reversed(checkpoint_names(folder)):
+        why = damage(folder, name)
+        if why is None:
+            lines += [f"warning: {reason}; trying {CHECKPOINTS}/{name}" for reason in skipped]
+            return lines
+        skipped.append(why)
+    return [f"warning: {reason}; no intact checkpoint left" for reason in skipped]
+
+
+def run_model_config(cfg: TrainConfig, inputs: RunInputs):
+    """The shape the workers will build: the --init checkpoint's, or cfg.model for the data's vocabulary."""
+    from training.model import GPTConfig, padded_vocab
+
+    if inputs.init_dir is not None:
+        return GPTConfig.from_dict(read_state(inputs.init_dir)["model_config"])
+    return model_config(cfg.model, padded_vocab(inputs.vocab_size, cfg.vocab_multiple), cfg.seq_len)
+
+
+def check_memory(cfg: TrainConfig, inputs: RunInputs) -> None:
+    """The memory pre-flight for a local Ray: every worker of this run lands on this machine."""
+    from training.memory import check_fits
+
+    check_fits(cfg, run_model_config(cfg, inputs), cfg.use_gpu, cfg.num_workers, workers_here=cfg.num_workers)
+
+
+def check_run_folder(cfg: TrainConfig, run_dir: str | Path, resume: bool) -> None:
     """Refuse what cannot continue exactly: a different config without --resume, another world size."""
-    state = latest_state(run_dir)
+    folder = RunFolder(run_dir)
+    state = latest_state(folder)
+    if state is None and checkpoint_names(folder):
+        reasons = "; ".join(filter(None, (damage(folder, n) for n in checkpoint_names(folder))))
+        raise UserError(f"{folder} has checkpoints but none is intact ({reasons}); it cannot be continued, and "
+                        "starting it over would hide that: choose a new -o folder")
     if resume and state is None:
-        raise UserError(f"--resume: {run_dir} has no checkpoint to resume from")
+        raise UserError(f"--resume: {folder} has no checkpoint to resume from")
     if state is None:
         return
-    previous = saved_config(run_dir)
+    run_dir = folder.url
+    previous = saved_config(folder)
     if not resume and previous is not None and previous != cfg.model_dump():
         changed = sorted(k for k in cfg.model_dump() if previous.get(k) != cfg.model_dump()[k])
         raise UserError(
@@ -163,10 +219,12 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
 
     from training.loop import train_func
 
-    run_dir = Path(run_dir).expanduser().resolve()
+    folder = RunFolder(run_dir)
     inputs = check_inputs(cfg)
     check_model(cfg)
-    check_run_folder(cfg, run_dir, resume)
+    check_run_folder(cfg, folder.url, resume)
+    if not joined_cluster:
+        check_memory(cfg, inputs)  # a joined cluster's workers check their own device before the first step
     have = ray.cluster_resources()
     cpus = cfg.cpus_per_worker or (1 if joined_cluster else max(1, int(have.get("CPU", 1)) // cfg.num_workers))
     if not joined_cluster:  # a cluster may autoscale; a local Ray never grows, so ask only what it has
@@ -176,9 +234,10 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
                     f"{cfg.num_workers} workers need {need:g} {name}s but this machine's Ray has {have.get(name, 0):g}; "
                     "lower num_workers / cpus_per_worker, or join a cluster with --address"
                 )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    install_tokenizer(run_dir, inputs.tokenizer_model)
-    (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
+    verify_shards(data_urls(cfg), folder)  # local shards hashed once per run (remembered in the run folder)
+    install_tokenizer(folder, inputs.tokenizer_model)
+    folder.write_bytes(CONFIG_FILE, cfg.to_yaml().encode())
+    filesystem, storage_path = folder.ray_storage()
 
     # Ray Train's controller collects reports on this poll (default 2 s), and a worker's next report waits
     # for the previous one to be collected; 0.5 s keeps checkpoints of short runs from stalling.
@@ -187,11 +246,13 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
         train_func,
         train_loop_config={
             "config": cfg.model_dump(),
-            "run_dir": str(run_dir),
+            "run_dir": folder.url,
+            "storage_env": storage_env(),  # the object-store settings reach the workers' fsspec as the driver's
             "tokenizer_sha256": inputs.tokenizer_sha256,
             "tokenizer_model": inputs.tokenizer_model,
-            "init_dir": str(inputs.init_dir) if inputs.init_dir else None,
+            "init_dir": inputs.init_url,
             "cpus_per_worker": cpus,
+            "check_memory": joined_cluster,
         },
         scaling_config=ScalingConfig(
             num_workers=cfg.num_workers,
@@ -200,7 +261,8 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
         ),
         run_config=RunConfig(
             name=CHECKPOINTS,
-            storage_path=str(run_dir),
+            storage_path=storage_path,
+            storage_filesystem=filesystem,
             checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             logging_config=LoggingConfig(log_level="WARNING"),  # per-report INFO lines would drown the progress

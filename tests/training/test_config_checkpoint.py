@@ -1,4 +1,5 @@
 import json
+import os
 import pickle
 
 import pytest
@@ -86,10 +87,9 @@ def test_checkpoint_roundtrip_continues_identically_without_pickle(tmp_path):
     _train_some(fresh, opt2, sched2, 2)
     assert all(torch.equal(expected[k], v) for k, v in fresh.state_dict().items())
 
-    # Every binary file loads with weights_only=True; nothing in the folder needs arbitrary unpickling.
-    for name in ("optimizer.pt", "rng.pt"):
-        torch.load(directory / name, weights_only=True)
-    assert {p.name for p in directory.iterdir()} == {"model.safetensors", "optimizer.pt", "rng.pt", "state.json"}
+    # Nothing in the folder is a pickle: safetensors and JSON only.
+    assert {p.name for p in directory.iterdir()} == {"model.safetensors", "optimizer.safetensors", "rng.safetensors",
+                                                    "state.json"}
     assert resolve_checkpoint(tmp_path) == directory and list_checkpoints(tmp_path) == [directory]
     loaded, _, _ = load_model(tmp_path)
     assert torch.equal(loaded.embed.weight, load_model(directory)[0].embed.weight)
@@ -105,8 +105,16 @@ def test_a_pickle_bomb_in_a_checkpoint_is_refused_not_executed(tmp_path):
     opt = build_optimizer(model, cfg, torch.device("cpu"))
     sched = build_scheduler(opt, cfg)
     save_checkpoint(tmp_path, model, opt, sched, {"step": 0})
-    (tmp_path / "optimizer.pt").write_bytes(pickle.dumps(Boom(), protocol=2))
-    with pytest.raises(pickle.UnpicklingError):
+    for name in ("optimizer.safetensors", "rng.safetensors"):
+        good = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(pickle.dumps(Boom(), protocol=2))
+        with pytest.raises(UserError, match=f"{name} has .* bytes, state.json records"):
+            load_training_state(tmp_path, model, opt, sched)
+        (tmp_path / name).write_bytes(good)
+    flipped = bytearray(good)
+    flipped[-1] ^= 1
+    (tmp_path / "rng.safetensors").write_bytes(bytes(flipped))
+    with pytest.raises(UserError, match="rng.safetensors does not match the sha256"):
         load_training_state(tmp_path, model, opt, sched)
 
 
@@ -116,3 +124,39 @@ def test_resolve_checkpoint_errors(tmp_path):
     (tmp_path / "checkpoints" / step_dir_name(5)).mkdir(parents=True)  # incomplete: no state.json
     with pytest.raises(UserError, match="no complete checkpoint"):
         resolve_checkpoint(tmp_path)
+
+
+def test_deterministic_sets_torch_and_cublas(monkeypatch):
+    from training.engine import set_deterministic
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        set_deterministic()
+        assert torch.are_deterministic_algorithms_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert TrainConfig(deterministic=True).deterministic and not TrainConfig().deterministic
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def test_damaged_newest_checkpoint_is_named_and_skipped_and_all_damaged_is_refused(tmp_path):
+    from training.checkpoint import checkpoint_names, latest_state
+    from training.trainer import check_run_folder, resume_warnings
+
+    cfg = TrainConfig(steps=20, warmup_steps=2)
+    model = GPT(GPTConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=1, d_model=32, max_seq_len=16))
+    opt = build_optimizer(model, cfg, torch.device("cpu"))
+    sched = build_scheduler(opt, cfg)
+    for step in (2, 4):
+        state = {"step": step, "world_size": 1, "config": cfg.model_dump()}
+        save_checkpoint(tmp_path / "checkpoints" / step_dir_name(step), model, opt, sched, state)
+    assert checkpoint_names(tmp_path) == [step_dir_name(2), step_dir_name(4)] and latest_state(tmp_path)["step"] == 4
+    newest = tmp_path / "checkpoints" / step_dir_name(4) / "optimizer.safetensors"
+    newest.write_bytes(newest.read_bytes()[:-8])
+    assert latest_state(tmp_path)["step"] == 2
+    (line,) = resume_warnings(tmp_path)
+    assert line.startswith("warning: checkpoints/step-00000004/optimizer.safetensors has") and "step-00000002" in line
+    (tmp_path / "checkpoints" / step_dir_name(2) / "model.safetensors").unlink()
+    with pytest.raises(UserError, match="none is intact"):
+        check_run_folder(cfg, tmp_path, resume=True)
