@@ -151,7 +151,7 @@ def _train(objective: str, data, output, config, resume, overrides, address, val
     check_run_folder(cfg, run_dir, resume)
     if address is None and not os.environ.get("RAY_ADDRESS"):
         check_memory(cfg, inputs)  # a local run: before Ray starts
-    verify_shards(data_urls(cfg), RunFolder(run_dir))  # before Ray: a corrupt shard is named, not trained on
+    verify_shards(data_urls(cfg), RunFolder(run_dir), remember=False)  # before Ray: a corrupt shard is named, not trained on
     for line in resume_warnings(run_dir):
         console.print(line, highlight=False, soft_wrap=True)  # one line, whatever the terminal's width
     if objective != "pretrain":

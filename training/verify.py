@@ -16,14 +16,17 @@ from dataprep.errors import UserError
 from training.runfolder import RunFolder
 
 LEDGER = "verified_shards.json"
+# Shards this process has verified: the CLI hashes before Ray starts (without writing to a run folder a refused run
+# must not create), the trainer then records them without hashing again.
+_VERIFIED_HERE: dict[str, dict] = {}
 
 
-def verify_shards(urls: Sequence[str], folder: RunFolder) -> int:
+def verify_shards(urls: Sequence[str], folder: RunFolder, remember: bool = True) -> int:
     """Hash every local shard of `urls` not already verified unchanged; one line naming the shard on a mismatch.
-    Returns how many shards were hashed now."""
-    text = folder.read_text(LEDGER)
+    With `remember`, the run folder's ledger records them. Returns how many shards were hashed now."""
+    text = folder.read_text(LEDGER) if remember else None
     ledger: dict = json.loads(text) if text else {}
-    hashed = 0
+    hashed, changed = 0, False
     for url in urls:
         ds = open_dataset(url, kind="tokens")
         for i, shard in enumerate(ds.shards):
@@ -40,11 +43,13 @@ def verify_shards(urls: Sequence[str], folder: RunFolder) -> int:
             record = {"sha256": shard.sha256, "bytes": shard.bytes, "mtime_ns": stat.st_mtime_ns}
             if ledger.get(path) == record:
                 continue
-            if storage.sha256_file(fs, path) != shard.sha256:
-                raise UserError(f"{ds.shard_url(i)} does not match the sha256 in its manifest; the dataset changed "
-                                "or is corrupt")
-            ledger[path] = record
-            hashed += 1
-    if hashed:
+            if _VERIFIED_HERE.get(path) != record:
+                if storage.sha256_file(fs, path) != shard.sha256:
+                    raise UserError(f"{ds.shard_url(i)} does not match the sha256 in its manifest; the dataset "
+                                    "changed or is corrupt")
+                _VERIFIED_HERE[path] = record
+                hashed += 1
+            ledger[path], changed = record, True
+    if changed and remember:
         folder.write_bytes(LEDGER, json.dumps(ledger, indent=1, sort_keys=True).encode())
     return hashed

@@ -19,7 +19,11 @@ def test_shards_verified_once_and_a_flipped_byte_named(tmp_path, tokens_ds):
     shutil.copytree(tokens_ds, data)
     run = RunFolder(tmp_path / "run")
     shards = sorted((data / "shards").glob("*.arrow"))
-    assert verify_shards([str(data)], run) == len(shards) == 3
+    # The CLI's check before Ray writes nothing (a refused run leaves no folder); the trainer's call then records
+    # what this process verified without hashing it again.
+    assert verify_shards([str(data)], run, remember=False) == len(shards) == 3
+    assert not Path(run.path).exists()
+    assert verify_shards([str(data)], run) == 0
     ledger = json.loads(Path(run.path, LEDGER).read_text())
     assert sorted(ledger) == [str(p) for p in shards]
     assert verify_shards([str(data)], run) == 0  # unchanged: nothing re-hashed
