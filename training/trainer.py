@@ -156,6 +156,32 @@ def resume_warnings(run: str | Path | RunFolder) -> list[str]:
     return [f"warning: {reason}; no intact checkpoint left" for reason in skipped]
 
 
+def set_aside_damaged(folder: RunFolder) -> list[str]:
+    """Before a resume: checkpoints newer than the newest intact one (by size) are renamed `damaged-step-...` and
+    Ray Train's snapshot, which still lists them, is dropped; otherwise the resumed run registers those steps a
+    second time and Ray Train's clean-up deletes one folder twice. The resume then starts from our own listing.
+    Returns the names set aside. (Damage only a sha256 shows is found in the workers, after Ray Train started.)"""
+    damaged = []
+    for name in reversed(checkpoint_names(folder)):
+        if damage(folder, name) is None:
+            break
+        damaged.append(name)
+    if damaged and len(damaged) < len(checkpoint_names(folder)):
+        fs = folder.fs
+        for name in damaged:  # file by file: an object store has no folder to rename
+            for file in folder.listdir(CHECKPOINTS, name):
+                target = folder.fs_path(CHECKPOINTS, f"damaged-{name}", file)
+                fs.makedirs(folder.fs_path(CHECKPOINTS, f"damaged-{name}"), exist_ok=True)
+                fs.copy(folder.fs_path(CHECKPOINTS, name, file), target)
+            fs.rm(folder.fs_path(CHECKPOINTS, name), recursive=True)
+        snapshot = folder.fs_path(CHECKPOINTS, "checkpoint_manager_snapshot.json")
+        if fs.exists(snapshot):
+            fs.rm(snapshot)
+        fs.invalidate_cache()
+        return damaged
+    return []
+
+
 def run_model_config(cfg: TrainConfig, inputs: RunInputs):
     """The shape the workers will build: the --init checkpoint's, or cfg.model for the data's vocabulary."""
     from training.model import GPTConfig, padded_vocab
@@ -223,6 +249,7 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
     inputs = check_inputs(cfg)
     check_model(cfg)
     check_run_folder(cfg, folder.url, resume)
+    set_aside_damaged(folder)  # a run continued past damage
     if not joined_cluster:
         check_memory(cfg, inputs)  # a joined cluster's workers check their own device before the first step
     have = ray.cluster_resources()
@@ -272,17 +299,21 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, j
 
 def fit(trainer):
     """Run the trainer; a worker's UserError comes back as that one line, other failures as their last error line."""
+    import ray.exceptions
     import ray.train
 
     try:
         return trainer.fit()
-    except ray.train.TrainingFailedError as exc:
+    except (ray.train.TrainingFailedError, ray.exceptions.RayError) as exc:
+        # RayError: the controller or a worker's actor died outside Ray Train's own failure handling
+        # (ActorDiedError, a lost node): one line, never Ray's multi-line dump.
         message = user_error_of(exc)
         if message:
             raise UserError(message) from None
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
         detail = next((ln.strip() for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "unknown")
-        raise UserError(f"training failed: {detail} (see Ray's worker logs)") from None
+        raise UserError(f"training failed: {type(exc).__name__}: {detail[:300]} (see Ray's worker logs; "
+                        "rerun with --resume to continue from the newest intact checkpoint)") from None
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, joined_cluster: bool = False):
