@@ -97,11 +97,11 @@ def test_readme_synopses_match_the_commands():
     assert checked >= 20
 
 
-def _big_corpus(path: Path, mb: int) -> Path:
+def _big_corpus(path: Path, mb: int, kb: int = 0) -> Path:
     lines = (DATA / "tokenizer" / "c4_en_head80.jsonl").read_bytes().splitlines()
     with open(path, "wb") as handle:
         written, i = 0, 0
-        while written < mb << 20:
+        while written < (mb << 20) + (kb << 10):
             record = json.loads(lines[i % len(lines)])
             record["id"] = f"doc-{i}"
             data = json.dumps(record).encode() + b"\n"
@@ -119,9 +119,11 @@ def _env() -> dict:
 
 
 def test_without_a_terminal_progress_is_a_few_plain_lines_and_ray_is_quiet(tmp_path):
-    src = _big_corpus(tmp_path / "big.jsonl", 12)
+    # 12 small files are 12 work units (a big file is cut into 4 MiB ones): 12 progress updates from a job that
+    # takes little more than Ray's start, so a line per update would break the bound below
+    srcs = [str(_big_corpus(tmp_path / f"part-{i:02d}.jsonl", 0, kb=64)) for i in range(12)]
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "dataprep.cli", "ingest", str(src), "-o", str(tmp_path / "out")],
+    proc = subprocess.run([sys.executable, "-m", "dataprep.cli", "ingest", *srcs, "-o", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300, env=_env())
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
@@ -135,7 +137,7 @@ def test_without_a_terminal_progress_is_a_few_plain_lines_and_ray_is_quiet(tmp_p
 
 @pytest.mark.slow  # one cold Ray start under a pseudo-terminal, then an interrupted job: ~20 s on 2 cores
 def test_on_a_terminal_progress_is_live_and_ctrl_c_exits_130(tmp_path):
-    src = _big_corpus(tmp_path / "big.jsonl", 60)
+    src = _big_corpus(tmp_path / "big.jsonl", 24)  # 6 units of 4 MiB on one worker: still running at the Ctrl+C
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "dataprep.cli", "ingest", str(src), "-o", str(tmp_path / "out"),
                              "--workers", "1"], stdin=slave, stdout=slave, stderr=slave, env=_env(),
