@@ -104,10 +104,16 @@ class RunFolder:
             self.fs.put_file(str(local), self.fs_path(remote))
 
     def move(self, src: str, dst: str) -> None:
-        """Rename inside the run folder (an object store copies, then deletes)."""
-        self.fs.mv(self.fs_path(src), self.fs_path(dst), recursive=True)
-        if not self.is_local:
-            self.fs.invalidate_cache()
+        """Rename a file or folder inside the run folder. An object store has no folders: it copies each object
+        under the prefix, then deletes them (its `mv` of a prefix looks for an object of that name)."""
+        source, target = self.fs_path(src), self.fs_path(dst)
+        if self.is_local:
+            self.fs.mv(source, target, recursive=True)
+            return
+        for path in self.fs.find(source):
+            self.fs.copy(path, target + path[len(source):])
+        self.fs.rm(source, recursive=True)
+        self.fs.invalidate_cache()
 
     # --- Ray Train's storage -----------------------------------------------------------------------------
     def ray_storage(self) -> tuple[Optional[object], str]:

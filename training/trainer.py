@@ -142,18 +142,24 @@ def check_model(cfg: TrainConfig) -> None:
         raise UsageError(f"bad model config {cfg.model!r}: {exc}") from None
 
 
-def resume_warnings(run: str | Path | RunFolder) -> list[str]:
-    """One line per checkpoint newer than the newest intact one (missing or damaged files), naming the one a
-    resume will use. (File sizes here; the worker also checks sha256 and falls further back if needed.)"""
-    folder = run if isinstance(run, RunFolder) else RunFolder(run)
-    lines, skipped = [], []
+def _damaged_newest(folder: RunFolder) -> tuple[list[tuple[str, str]], Optional[str]]:
+    """The checkpoints newer than the newest intact one (by file sizes), newest first, each with why; and the
+    intact one (None when there is none)."""
+    damaged = []
     for name in reversed(checkpoint_names(folder)):
         why = damage(folder, name)
         if why is None:
-            lines += [f"warning: {reason}; trying {CHECKPOINTS}/{name}" for reason in skipped]
-            return lines
-        skipped.append(why)
-    return [f"warning: {reason}; no intact checkpoint left" for reason in skipped]
+            return damaged, name
+        damaged.append((name, why))
+    return damaged, None
+
+
+def resume_warnings(run: str | Path | RunFolder) -> list[str]:
+    """One line per checkpoint newer than the newest intact one (missing or damaged files), naming the one a
+    resume will use. (File sizes here; the worker also checks sha256 and falls further back if needed.)"""
+    damaged, intact = _damaged_newest(run if isinstance(run, RunFolder) else RunFolder(run))
+    then = f"trying {CHECKPOINTS}/{intact}" if intact else "no intact checkpoint left"
+    return [f"warning: {why}; {then}" for _, why in damaged]
 
 
 def set_aside_damaged(folder: RunFolder) -> list[str]:
@@ -161,25 +167,16 @@ def set_aside_damaged(folder: RunFolder) -> list[str]:
     Ray Train's snapshot, which still lists them, is dropped; otherwise the resumed run registers those steps a
     second time and Ray Train's clean-up deletes one folder twice. The resume then starts from our own listing.
     Returns the names set aside. (Damage only a sha256 shows is found in the workers, after Ray Train started.)"""
-    damaged = []
-    for name in reversed(checkpoint_names(folder)):
-        if damage(folder, name) is None:
-            break
-        damaged.append(name)
-    if damaged and len(damaged) < len(checkpoint_names(folder)):
-        fs = folder.fs
-        for name in damaged:  # file by file: an object store has no folder to rename
-            for file in folder.listdir(CHECKPOINTS, name):
-                target = folder.fs_path(CHECKPOINTS, f"damaged-{name}", file)
-                fs.makedirs(folder.fs_path(CHECKPOINTS, f"damaged-{name}"), exist_ok=True)
-                fs.copy(folder.fs_path(CHECKPOINTS, name, file), target)
-            fs.rm(folder.fs_path(CHECKPOINTS, name), recursive=True)
-        snapshot = folder.fs_path(CHECKPOINTS, "checkpoint_manager_snapshot.json")
-        if fs.exists(snapshot):
-            fs.rm(snapshot)
-        fs.invalidate_cache()
-        return damaged
-    return []
+    damaged, intact = _damaged_newest(folder)
+    if not damaged or intact is None:  # nothing to set aside, or nothing to resume from: the worker refuses
+        return []
+    for name, _ in damaged:
+        folder.move(f"{CHECKPOINTS}/{name}", f"{CHECKPOINTS}/damaged-{name}")
+    snapshot = folder.fs_path(CHECKPOINTS, "checkpoint_manager_snapshot.json")
+    if folder.fs.exists(snapshot):
+        folder.fs.rm(snapshot)
+    folder.fs.invalidate_cache()
+    return [name for name, _ in damaged]
 
 
 def run_model_config(cfg: TrainConfig, inputs: RunInputs):
