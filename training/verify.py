@@ -24,7 +24,7 @@ _VERIFIED_HERE: dict[str, dict] = {}
 def verify_shards(urls: Sequence[str], folder: RunFolder, remember: bool = True) -> int:
     """Hash every local shard of `urls` not already verified unchanged; one line naming the shard on a mismatch.
     With `remember`, the run folder's ledger records them. Returns how many shards were hashed now."""
-    text = folder.read_text(LEDGER) if remember else None
+    text = folder.read_text(LEDGER)  # reading creates nothing: a resume's check before Ray skips known shards
     ledger: dict = json.loads(text) if text else {}
     hashed, changed = 0, False
     for url in urls:
