@@ -48,7 +48,7 @@ def run_step(step: Step, address: Optional[str] = None, workers: Optional[int] =
     """Check the step (before Ray), run it on Ray, print its one-line summary."""
     from dataprep.distributed.runtime import ray_session
 
-    ctx = StepContext(workers=workers, log=lambda line: console.print(line, markup=False))
+    ctx = StepContext(workers=workers, log=lambda line: console.print(line, markup=False, soft_wrap=True))
     step.check(ctx)
     with ray_session(address, verbose=verbose):
         result = step.run(ctx)
@@ -116,10 +116,10 @@ def stats(
         report.render(summary, out)
     if plot:
         if report.plot(ds, plot):
-            console.print(f"wrote {plot}", markup=False)
+            console.print(f"wrote {plot}", markup=False, soft_wrap=True)
         else:
             console.print(f"nothing to plot: {dataset} has no length histograms or languages; {plot} not written",
-                          markup=False)
+                          markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -136,7 +136,7 @@ def export(
 
     ds = open_dataset(dataset)
     rows = export_rows(ds, output, overwrite=overwrite)
-    console.print(f"wrote {rows:,} rows to {output}", markup=False)
+    console.print(f"wrote {rows:,} rows to {output}", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -160,7 +160,7 @@ def verify(
 
         raise UserError(f"{dataset}: {len(report.problems)} of {report.shards} shards do not match the manifest")
     console.print(f"{dataset}: {report.shards} shards, {report.rows:,} rows, {report.bytes:,} bytes: all ok",
-                  markup=False)
+                  markup=False, soft_wrap=True)  # one line whatever the path's length: scripts grep it
 
 
 @app.command()
@@ -191,7 +191,7 @@ def run(
         out.print(table)
         return
     written = run_config(cfg, log=lambda line: console.print(line, markup=False, soft_wrap=True))
-    console.print(f"done: {written[-1]}", markup=False)
+    console.print(f"done: {written[-1]}", markup=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -47,6 +48,36 @@ def ray_local():
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     # Left running until the interpreter exits: later fixtures (other packages' conftest) may share it.
+
+
+@pytest.fixture(scope="session")
+def s3_settings():
+    """moto's S3 server on a free loopback port (buckets `runs` and `datasets`), set in this process's fsspec
+    config; the settings are also what FSSPEC_S3 carries to a subprocess or a Ray job (credentials through the
+    environment, never through a config file)."""
+    import boto3
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    conf = {"key": "test", "secret": "test", "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+    saved = fsspec.config.conf.get("s3")
+    fsspec.config.conf["s3"] = conf
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    for bucket in ("runs", "datasets"):
+        client.create_bucket(Bucket=bucket)
+    yield conf
+    if saved is None:
+        fsspec.config.conf.pop("s3", None)
+    else:
+        fsspec.config.conf["s3"] = saved
+    server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -69,34 +68,7 @@ def test_round_trip_memory():
     check_round_trip("memory://datasets/roundtrip")
 
 
-@pytest.fixture(scope="module")
-def s3_server():
-    """moto's S3 server on a free loopback port, with fsspec pointed at it."""
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = fsspec.config.conf.get("s3")
-    fsspec.config.conf["s3"] = {"key": "test", "secret": "test", "client_kwargs": {"endpoint_url": endpoint,
-                                                                                  "region_name": "us-east-1"}}
-    import boto3
-
-    boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
-    ).create_bucket(Bucket="datasets")
-    yield endpoint
-    if saved is None:
-        fsspec.config.conf.pop("s3", None)
-    else:
-        fsspec.config.conf["s3"] = saved
-    server.stop()
-
-
-def test_round_trip_s3(s3_server):
+def test_round_trip_s3(s3_settings):
     check_round_trip("s3://datasets/roundtrip")
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.find("datasets/roundtrip"))

@@ -5,7 +5,6 @@ tiny checkpoints to start fine-tuning from, and one shared Ray."""
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -147,31 +146,3 @@ def tiny_gpt(seed: int = 0, max_seq_len: int = 256, **dims):
 def init_checkpoint(tmp_path_factory, sft_ds, sp_model) -> Path:
     """A tiny model with a 256-token context and the session's tokenizer: where fine-tuning tests start."""
     return save_init_checkpoint(tmp_path_factory.mktemp("init") / "step-00000000", tiny_gpt(), sft_ds, sp_model)
-
-
-@pytest.fixture(scope="session")
-def s3_settings():
-    """moto's S3 server on a free loopback port; its settings as fsspec's FSSPEC_S3 (for the CLI subprocess, whose
-    Ray workers get them from the driver) and in this process's fsspec config."""
-    import fsspec
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    conf = {"key": "test", "secret": "test",
-            "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"}}
-    saved = fsspec.config.conf.get("s3")
-    fsspec.config.conf["s3"] = conf
-    import boto3
-
-    boto3.client("s3", endpoint_url=conf["client_kwargs"]["endpoint_url"], region_name="us-east-1",
-                 aws_access_key_id="test", aws_secret_access_key="test").create_bucket(Bucket="runs")
-    yield conf
-    if saved is None:
-        fsspec.config.conf.pop("s3", None)
-    else:
-        fsspec.config.conf["s3"] = saved
-    server.stop()

@@ -1,25 +1,19 @@
-"""Pretraining through Ray Train, every run compared with one uninterrupted reference run: a killed run on object
-storage resumed past a damaged checkpoint (bit-exact), 2-worker DDP (same losses as 1 worker), the CLI. Four Ray
-Train runs in all; a killed *worker* restarted by Ray Train is tested on SFT (test_sft_dpo_ray), FSDP2 in
-test_fsdp_ray."""
+"""Pretraining through Ray Train: one uninterrupted reference run, 2-worker DDP compared with it (same losses as 1
+worker), the CLI. Two Ray Train runs in all. Elsewhere: a killed *worker* restarted by Ray Train (test_sft_dpo_ray),
+FSDP2 and its bit-exact resume (test_fsdp_ray), and a killed 2-worker job on the 2-node cluster with its run folder
+on s3:// resumed past a damaged checkpoint (tests/test_cluster_integration.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load, load_file
 from typer.testing import CliRunner
 
 from dataprep.errors import UserError
-from training.checkpoint import checkpoint_names, list_checkpoints, step_dir_name
+from training.checkpoint import list_checkpoints, step_dir_name
 from training.cli import app
 from training.config import build_config
 from training.loader import WindowLoader, num_windows, split_windows
@@ -32,21 +26,7 @@ from .conftest import tiny_overrides
 
 pytestmark = pytest.mark.slow  # each test runs Ray Train (10-40 s on 2 cores)
 
-ROOT = Path(__file__).resolve().parents[2]
 STEPS = 60
-
-
-def _cli(run: Path, data: str, address: str, overrides: list[str], *extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "training.cli", "pretrain", "--data", data, "-o", str(run), "--address", address]
-    for item in overrides:
-        cmd += ["--set", item]
-    return cmd + list(extra)
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH", "")] if p)
-    return env
 
 
 def _registered_checkpoints(run: str | Path) -> list[str]:
@@ -70,63 +50,6 @@ def full_run(tmp_path_factory, tokens_ds, ray_address) -> Path:
     result = pretrain(cfg, run)
     assert result.metrics["step"] == STEPS
     return run
-
-
-def test_killed_run_on_s3_resumes_past_a_damaged_checkpoint_exactly(full_run, tokens_ds, val_ds, ray_address,
-                                                                    s3_settings, monkeypatch, tmp_path):
-    """`training pretrain -o s3://...` on moto's S3 server (loopback): checkpoints through Ray Train's storage,
-    metrics through fsspec. SIGKILLed (no handler, no final checkpoint) after two checkpoints; the newest one is
-    then cut short; `--resume` names it, falls back to the one before, and re-trains the uninterrupted run's losses
-    and final weights bit for bit; `training eval` reads the run from s3:// too."""
-    run = "s3://runs/killed"
-    overrides = tiny_overrides(steps=STEPS, checkpoint_every=10, keep_checkpoints=4)
-    env = {k: v for k, v in _env().items() if not k.startswith(("AWS_", "FSSPEC_"))}
-    env["FSSPEC_S3"] = json.dumps(s3_settings)  # the CLI's only way to the store: its Ray workers get it from it
-    log = open(tmp_path / "killed.log", "wb")
-    proc = subprocess.Popen(_cli(run, tokens_ds, ray_address, overrides), env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline and proc.poll() is None and len(_registered_checkpoints(run)) < 2:
-            time.sleep(0.02)
-        assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-2000:]
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    assert not Path.cwd().joinpath("s3:").exists()  # the URL stayed a URL
-    folder = RunFolder(run)
-    assert {"config.yaml", "tokenizer.model", "metrics.jsonl", "events.jsonl"} <= set(folder.listdir())
-    names = checkpoint_names(folder)
-    assert len(names) >= 2 and step_dir_name(STEPS) not in names
-
-    # The newest checkpoint's weights cut short: a size the listing sees before any worker starts.
-    weights = folder.fs_path("checkpoints", names[-1], "model.safetensors")
-    folder.fs.pipe_file(weights, folder.fs.cat_file(weights)[:-100])
-    folder.fs.invalidate_cache()
-
-    # The resume joins the same Ray in-process (the CLI's code path, without a second interpreter's start-up).
-    monkeypatch.setenv("FSSPEC_S3", json.dumps(s3_settings))
-    resumed = CliRunner().invoke(app, _cli(run, tokens_ds, ray_address, overrides, "--resume")[3:])
-    assert resumed.exit_code == 0, resumed.output[-3000:]
-    warning = f"warning: checkpoints/{names[-1]}/model.safetensors has"
-    assert warning in resumed.output and f"trying checkpoints/{names[-2]}" in resumed.output, resumed.output[-2000:]
-    events = [json.loads(line) for line in folder.read_text("events.jsonl").splitlines()]
-    resume_events = [e for e in events if e["event"] == "resume"]
-    assert len(resume_events) == 1 and resume_events[0]["checkpoint"] == names[-2]
-    assert 0 < resume_events[0]["step"] < STEPS  # it really resumed mid-run
-
-    got = _losses(run)
-    assert sorted(got) == list(range(1, STEPS + 1))  # one line per step: the re-run steps replaced, not duplicated
-    assert got == _losses(full_run)  # bit-identical losses at every step
-    final = ("checkpoints", step_dir_name(STEPS), "model.safetensors")
-    a, b = load_file(str(full_run.joinpath(*final))), load(folder.read_bytes(*final))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-    result = CliRunner().invoke(app, ["eval", "--checkpoint", run, "--data", val_ds, "--max-batches", "2"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output.strip().splitlines()[-1])
-    assert out["step"] == STEPS and out["tokens"] > 0 and out["loss"] > 0
 
 
 def test_full_run_learns_and_writes_the_run_folder(full_run):
