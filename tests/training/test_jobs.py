@@ -37,7 +37,7 @@ def test_shipped_configs_are_valid():
         args, merged = job.section_arguments(name, finetune[name], name, [])
         assert args[:3] == [name, "-o", finetune[name]["output"]]
         assert build_config(yaml.safe_load(merged) | {"objective": name}).use_gpu is True
-    assert "--init=/mnt/shared/runs/gpt2-124m" in job.section_arguments("sft", finetune["sft"], "sft", [])[0]
+    assert "--init=s3://my-bucket/runs/gpt2-124m" in job.section_arguments("sft", finetune["sft"], "sft", [])[0]
 
 
 def test_job_without_output_is_refused(tmp_path):
