@@ -1,7 +1,6 @@
-"""The dedup shuffle bytes capacity.py predicts, checked against what Ray moved between the nodes of a real
-2-node cluster on this machine.
+"""Dedup shuffle bytes: capacity.py's per-document figure against what Ray moved between two nodes.
 
-Steps: start two Ray nodes (`ray start --head` and `ray start --address`, one CPU each, tests/cluster_nodes.py);
+Steps, on this machine: start two Ray nodes (`ray start --head` and `ray start --address`, one CPU each, tests/cluster_nodes.py);
 ingest `--copies` copies of the bundled web corpus (data/demo/web; each copy's ids get a `#copy` suffix) on the
 cluster; read each node's object-transfer counters from its Prometheus endpoint (`ray_object_manager_bytes`,
 Type="Received": the bytes its object manager pulled from the other node); run `dataprep dedup --address` on the
