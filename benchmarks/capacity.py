@@ -15,6 +15,7 @@ from object storage (extraction) and the dedup shuffle (each document's rows cro
 per shuffle layer, `--shuffle-passes`). Survival between stages (documents per page, filter and dedup keep
 rates) are the flags' values, defaulting to what the bundled sample gives; the sample is small and not Common
 Crawl, so the lead should treat them as assumptions, and re-measure the rates on a quiet machine.
+benchmarks/shuffle_transfer.py checks the dedup shuffle bytes against Ray's transfer counters on 2 nodes.
 
     nice python benchmarks/capacity.py [--nodes 100] [--cores-per-node 64] [--network-gbps 25]
         [--pages 3e9] [--warc-tb 100] [--filter-keep F] [--dedup-keep F] [--repeat 2]
@@ -90,12 +91,13 @@ def train_tokenizer(texts: list[str]):
     return from_bytes(canonical_model(sink.getvalue()), "capacity-benchmark")
 
 
+def piece_bytes(piece) -> int:
+    return sum(col.nbytes for col in piece.values())
+
+
 def shuffle_bytes(signed) -> int:
-    total = 0
-    for pieces in (signed.bands, signed.exact, signed.ids):
-        for piece in pieces:
-            total += sum(col.nbytes for col in piece.values())
-    return total
+    """The bytes of a signed shard's band, text-hash and id pieces: what the sign task hands to the shuffle."""
+    return sum(piece_bytes(piece) for pieces in (signed.bands, signed.exact, signed.ids) for piece in pieces)
 
 
 def measure(repeat: int) -> dict:

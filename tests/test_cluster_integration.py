@@ -4,17 +4,8 @@
 (b) `ray job submit --working-dir . -- python jobs/prepare_web.py --config ...` (jobs/prepare.py with a default
     config) runs a web pipeline job on it, placed on both nodes, resubmitted, and disturbed by faults.
 
-Isolation from the session's embedded Ray (the `ray_local` fixture) and from anything else on the machine:
-- a `--temp-dir` of our own per node, so `ray_current_cluster` (which `ray.init()` reads to find a cluster) is not
-  /tmp/ray's, and the two nodes do not share one session folder (see the fixture);
-- our own token (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN) in the subprocesses' environment only, never ~/.ray/auth_token;
-- free ports for GCS, dashboard, client server and the dashboard agents (the agent's default 52365 is shared otherwise);
-- teardown never runs `ray stop` (it kills every Ray on the machine, the embedded one included): it kills our own
-  processes by PID, found by process group and by our temp dir / GCS port in their command lines.
-
-Ray turns `--node-ip-address=127.0.0.1` into the host's own interface address (it wants an address other nodes
-could reach), so the nodes talk over that address: still this machine, nothing leaves it. The dashboard (job
-submission) listens on 127.0.0.1 only.
+The cluster (`two_nodes` in tests/cluster_nodes.py) is isolated from the session's embedded Ray (the `ray_local`
+fixture) and from anything else on the machine: its own temp dirs, token, ports, and teardown by PID.
 """
 
 from __future__ import annotations
@@ -22,27 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import secrets
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import ray
 
+from tests.cluster_nodes import (alive_nodes, exe, get_json, kill_cluster, our_processes, processes, read_user_token,
+                                 run, two_nodes)
+
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 WEB = ROOT / "data" / "demo" / "web"
 INGEST_INPUTS = [WEB / "c4_demo.jsonl", WEB / "songci_zh.jsonl", WEB / "bad_records.jsonl"]
 WEB_CONFIG = ROOT / "tests" / "data" / "cluster_web.yaml"
@@ -50,188 +35,18 @@ NODE2_RESOURCE = "raylm_test_node2"
 ON_NODE2 = ("--entrypoint-resources", json.dumps({NODE2_RESOURCE: 1}))  # the job's driver on the second node
 
 
-def _exe(name: str) -> str:
-    path = BIN / name
-    return str(path) if path.exists() else (shutil.which(name) or name)
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """pid -> (ppid, pgid, command line) from /proc."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[int(entry)] = (int(fields[1]), int(fields[2]), cmd)
-    return out
-
-
-def _our_processes(pgids: set[int], markers: list[re.Pattern]) -> set[int]:
-    """Processes in our process groups or naming our temp dir / GCS port, and all their descendants."""
-    procs = _processes()
-    me = os.getpid()
-    found = {
-        pid
-        for pid, (_, pgid, cmd) in procs.items()
-        if pid != me and (pgid in pgids or ("ray" in cmd and any(m.search(cmd) for m in markers)))
-    }
-    frontier = set(found)
-    while frontier:
-        frontier = {pid for pid, (ppid, _, _) in procs.items() if ppid in frontier and pid not in found and pid != me}
-        found |= frontier
-    return found
-
-
-def _kill_cluster(pgids: set[int], markers: list[re.Pattern]) -> None:
-    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 2.0)):
-        pids = _our_processes(pgids, markers)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
-            time.sleep(0.2)
-
-
-def _run(cmd: list[str], env: dict, timeout: float, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} exited {proc.returncode}\n"
-            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
-        )
-    return proc
-
-
-def _start_node(args: list[str], env: dict, pgids: set[int], timeout: float = 90) -> None:
-    proc = subprocess.Popen(
-        [_exe("ray"), "start", *args],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # the daemons it leaves behind keep this process group: teardown kills it
-    )
-    pgids.add(proc.pid)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        raise AssertionError(f"ray start {' '.join(args)} took over {timeout} s\n{out[-4000:]}")
-    if proc.returncode != 0:
-        raise AssertionError(f"ray start {' '.join(args)} exited {proc.returncode}\n{out[-4000:]}")
-
-
-def _get_json(url: str, token: str | None, timeout: float = 30) -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
-        return json.load(resp)
-
-
-def _alive_nodes(dashboard: str, token: str) -> list[dict]:
-    body = _get_json(f"{dashboard}/api/v0/nodes?detail=1", token)
-    return [n for n in body["data"]["result"]["result"] if n.get("state") == "ALIVE"]
-
-
-def _wait_for_nodes(dashboard: str, token: str, count: int, timeout: float = 30) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    nodes: list[dict] = []
-    while time.monotonic() < deadline:
-        try:
-            nodes = _alive_nodes(dashboard, token)
-        except OSError:  # the dashboard still starting its modules
-            nodes = []
-        if len(nodes) >= count:
-            return nodes
-        time.sleep(0.5)
-    raise AssertionError(f"expected {count} alive nodes within {timeout} s, got {nodes}")
-
-
 @pytest.fixture(scope="module")
 def two_node_cluster():
-    tmp = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))  # short: Ray's unix sockets live under it (108-byte limit)
-    gcs, dash, client, agent_head, agent_worker = _free_ports(5)
-    token = secrets.token_hex(32)
-    user_token = _read_user_token()
-    drop = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN_PATH")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN=token,
-        RAY_USAGE_STATS_ENABLED="0",
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",  # `python` in a job's entrypoint is this venv's
-    )
-    pgids: set[int] = set()
-    markers = [re.compile(re.escape(str(tmp))), re.compile(rf":{gcs}\b")]  # e.g. the client server: --address=IP:PORT
-    # One temp dir per node: two nodes sharing one would share session_dir/runtime_resources, and the second node
-    # re-extracting a job's working_dir there deletes the directory the job's driver runs in.
-    common = ["--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"]
-    try:
-        _start_node(
-            [
-                "--head",
-                "--node-ip-address=127.0.0.1",
-                f"--port={gcs}",
-                "--dashboard-host=127.0.0.1",
-                f"--dashboard-port={dash}",
-                "--include-dashboard=true",
-                f"--ray-client-server-port={client}",
-                f"--dashboard-agent-listen-port={agent_head}",
-                f"--temp-dir={tmp / 'head'}",
-                *common,
-            ],
-            env,
-            pgids,
-        )
-        worker = [f"--address=127.0.0.1:{gcs}", f"--dashboard-agent-listen-port={agent_worker}"]
-        # The custom resource marks the second node: the placement test steers a job's driver onto it with it.
-        node2: set[int] = set()
-        _start_node([*worker, f"--temp-dir={tmp / 'node2'}", f"--resources={json.dumps({NODE2_RESOURCE: 1})}",
-                     *common], env, node2)
-        pgids |= node2
-        dashboard = f"http://127.0.0.1:{dash}"
-        _wait_for_nodes(dashboard, token, 2)
-        yield SimpleNamespace(address=f"127.0.0.1:{gcs}", dashboard=dashboard, env=env, tmp=tmp, token=token,
-                              pgids=pgids, markers=markers, node2_pgids=node2, node2_marker=re.compile(re.escape(str(tmp / "node2"))))
-    finally:
-        _kill_cluster(pgids, markers)
-        shutil.rmtree(tmp, ignore_errors=True)
+    user_token = read_user_token()
+    # The custom resource marks the second node: the placement test steers a job's driver onto it with it.
+    with two_nodes(node2_resources={NODE2_RESOURCE: 1}) as cluster:
+        yield cluster
     # Ours gone, nothing else touched: the session's embedded Ray (when this process started one) still works,
     # and the user's token file is as it was.
-    assert not _our_processes(pgids, markers)
+    assert not our_processes(cluster.pgids, cluster.markers)
     if ray.is_initialized():
         assert ray.get(ray.put("alive"), timeout=30) == "alive"
-    assert _read_user_token() == user_token
-
-
-def _read_user_token() -> bytes | None:
-    path = Path.home() / ".ray" / "auth_token"
-    return path.read_bytes() if path.exists() else None
+    assert read_user_token() == user_token
 
 
 def _manifest(folder: Path) -> dict:
@@ -271,11 +86,11 @@ def test_job_config_is_valid(config):
 
 def test_cluster_requires_token(two_node_cluster):
     with pytest.raises(urllib.error.HTTPError) as err:
-        _get_json(f"{two_node_cluster.dashboard}/api/v0/nodes", token=None)
+        get_json(f"{two_node_cluster.dashboard}/api/v0/nodes", token=None)
     assert err.value.code in (401, 403)
     with pytest.raises(urllib.error.HTTPError):
-        _get_json(f"{two_node_cluster.dashboard}/api/v0/nodes", token="not-" + two_node_cluster.token)
-    assert len(_alive_nodes(two_node_cluster.dashboard, two_node_cluster.token)) == 2
+        get_json(f"{two_node_cluster.dashboard}/api/v0/nodes", token="not-" + two_node_cluster.token)
+    assert len(alive_nodes(two_node_cluster.dashboard, two_node_cluster.token)) == 2
 
 
 def test_ingest_on_cluster_matches_embedded(two_node_cluster, ray_local, tmp_path):
@@ -284,8 +99,8 @@ def test_ingest_on_cluster_matches_embedded(two_node_cluster, ray_local, tmp_pat
 
     on_cluster = two_node_cluster.tmp / "ingest-cluster"
     cluster_address = two_node_cluster.address
-    proc = _run(
-        [_exe("dataprep"), "ingest", *map(str, INGEST_INPUTS), "-o", str(on_cluster), "--address", cluster_address],
+    proc = run(
+        [exe("dataprep"), "ingest", *map(str, INGEST_INPUTS), "-o", str(on_cluster), "--address", cluster_address],
         two_node_cluster.env,
         timeout=120,
     )
@@ -307,18 +122,18 @@ def test_ingest_on_cluster_matches_embedded(two_node_cluster, ray_local, tmp_pat
 
 def _submit(cluster, out: Path, sid: str, *extra: str, wait: bool = True, timeout: float = 240):
     """`ray job submit` of jobs/prepare_web.py on WEB_CONFIG; waits for it unless wait=False."""
-    cmd = [_exe("ray"), "job", "submit", "--address", cluster.dashboard, "--submission-id", sid, "--working-dir", ".",
+    cmd = [exe("ray"), "job", "submit", "--address", cluster.dashboard, "--submission-id", sid, "--working-dir", ".",
            *extra, *([] if wait else ["--no-wait"]), "--", "python", "jobs/prepare_web.py",
            "--config", str(WEB_CONFIG.relative_to(ROOT)), "--output", str(out)]
-    return _run(cmd, cluster.env, timeout=timeout)
+    return run(cmd, cluster.env, timeout=timeout)
 
 
 def _job(cluster, sid: str) -> dict:
-    return _get_json(f"{cluster.dashboard}/api/jobs/{sid}", cluster.token)
+    return get_json(f"{cluster.dashboard}/api/jobs/{sid}", cluster.token)
 
 
 def _job_logs(cluster, sid: str) -> str:
-    return _get_json(f"{cluster.dashboard}/api/jobs/{sid}/logs", cluster.token)["logs"]
+    return get_json(f"{cluster.dashboard}/api/jobs/{sid}/logs", cluster.token)["logs"]
 
 
 def _wait_job(cluster, sid: str, timeout: float = 240) -> dict:
@@ -334,12 +149,12 @@ def _wait_job(cluster, sid: str, timeout: float = 240) -> dict:
 def _tasks(cluster, job_id: str | None = None) -> list[dict]:
     """Ray's task records (state API), of one job or of the whole cluster."""
     query = "detail=1&limit=10000" + (f"&filter_keys=job_id&filter_predicates=%3D&filter_values={job_id}" if job_id else "")
-    return _get_json(f"{cluster.dashboard}/api/v0/tasks?{query}", cluster.token)["data"]["result"]["result"]
+    return get_json(f"{cluster.dashboard}/api/v0/tasks?{query}", cluster.token)["data"]["result"]["result"]
 
 
 def _node_ids(cluster) -> tuple[str, str]:
     """(head's node id, the second node's), the second found by its custom resource."""
-    nodes = _alive_nodes(cluster.dashboard, cluster.token)
+    nodes = alive_nodes(cluster.dashboard, cluster.token)
     (second,) = [n["node_id"] for n in nodes if NODE2_RESOURCE in n.get("resources_total", {})]
     (head,) = [n["node_id"] for n in nodes if n["node_id"] != second]
     return head, second
@@ -407,8 +222,8 @@ def test_resubmitted_finished_pipeline_rewrites_nothing_and_runs_no_task(two_nod
 
 def _busy_workers(cluster) -> list[int]:
     """Our cluster's worker processes running a stage's task (Ray titles them `ray::TASK`)."""
-    procs = _processes()
-    ours = _our_processes(cluster.pgids, cluster.markers)
+    procs = processes()
+    ours = our_processes(cluster.pgids, cluster.markers)
     return [pid for pid in ours if procs.get(pid, (0, 0, ""))[2].startswith("ray::")
             and ("Map" in procs[pid][2] or "Read" in procs[pid][2])]
 
@@ -447,7 +262,7 @@ def test_killed_worker_then_killed_driver_rerun_resumes_and_matches(two_node_clu
     os.kill(victims[0], signal.SIGKILL)
 
     finished, step = _wait_progress_after(out, killed_at)  # the job survived its worker's death
-    drivers = [pid for pid, (_, _, cmd) in _processes().items() if "prepare_web.py" in cmd and str(out) in cmd]
+    drivers = [pid for pid, (_, _, cmd) in processes().items() if "prepare_web.py" in cmd and str(out) in cmd]
     assert drivers, "the job's driver process was not found"
     for pid in drivers:
         os.kill(pid, signal.SIGKILL)
@@ -554,8 +369,8 @@ def test_killed_second_node_job_finishes_on_head_and_matches(two_node_cluster, w
     out = two_node_cluster.tmp / "web-node-killed"
     _submit(two_node_cluster, out, "web-node-killed", wait=False)  # default scheduling
     _wait_mid_stage(out)
-    _kill_cluster(two_node_cluster.node2_pgids, [two_node_cluster.node2_marker])
+    kill_cluster(two_node_cluster.node2_pgids, [two_node_cluster.node2_marker])
     job = _wait_job(two_node_cluster, "web-node-killed")
     assert job["status"] == "SUCCEEDED" and job["driver_node_id"] == head, job
     assert _pipeline_digests(out) == web_reference.digests
-    assert [n["node_id"] for n in _alive_nodes(two_node_cluster.dashboard, two_node_cluster.token)] == [head]
+    assert [n["node_id"] for n in alive_nodes(two_node_cluster.dashboard, two_node_cluster.token)] == [head]
