@@ -282,7 +282,7 @@ def test_killed_worker_then_killed_driver_rerun_resumes_and_matches(two_node_clu
 
 def _actors(cluster, job_id: str, class_name: str) -> list[dict]:
     query = f"detail=1&limit=10000&filter_keys=job_id&filter_predicates=%3D&filter_values={job_id}"
-    records = _get_json(f"{cluster.dashboard}/api/v0/actors?{query}", cluster.token)["data"]["result"]["result"]
+    records = get_json(f"{cluster.dashboard}/api/v0/actors?{query}", cluster.token)["data"]["result"]["result"]
     return [a for a in records if a["class_name"] == class_name]
 
 
@@ -290,10 +290,10 @@ def _submit_pretrain(cluster, job: Path, sid: str, s3_settings: dict, *extra: st
     """`ray job submit` of jobs/pretrain.py; the object store's settings reach the job (and through it the Ray
     Train workers) in its environment, never in the job's YAML."""
     runtime_env = json.dumps({"env_vars": {"FSSPEC_S3": json.dumps(s3_settings)}})
-    cmd = [_exe("ray"), "job", "submit", "--address", cluster.dashboard, "--submission-id", sid, "--working-dir", ".",
+    cmd = [exe("ray"), "job", "submit", "--address", cluster.dashboard, "--submission-id", sid, "--working-dir", ".",
            "--runtime-env-json", runtime_env, *([] if wait else ["--no-wait"]), "--", "python", "jobs/pretrain.py",
            "--config", str(job), *extra]
-    return _run(cmd, cluster.env, timeout=300)
+    return run(cmd, cluster.env, timeout=300)
 
 
 @pytest.mark.slow  # two Ray Train jobs of 2 workers on the 2-node cluster (~20 s each on 2 cores)
@@ -311,22 +311,22 @@ def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_no
     from training.metrics import read_metrics
     from training.runfolder import RunFolder
 
-    steps, run = 40, "s3://runs/cluster-two-workers"
+    steps, run_url = 40, "s3://runs/cluster-two-workers"
     job = two_node_cluster.tmp / "pretrain-s3.yaml"
     job.write_text(json.dumps({  # YAML is a superset of JSON
-        "output": run, "data": str(web_reference.out / "04-tokenize"), "model": "tiny", "seq_len": 64,
+        "output": run_url, "data": str(web_reference.out / "04-tokenize"), "model": "tiny", "seq_len": 64,
         "batch_size": 2, "num_workers": 2, "cpus_per_worker": 1, "steps": steps, "checkpoint_every": 10,
         "report_every": 5, "keep_checkpoints": 4, "log_every": 1, "eval_every": 0, "val_fraction": 0.0,
         "lr": 3e-3, "warmup_steps": 4, "max_failures": 0,
     }))
-    folder = RunFolder(run)
+    folder = RunFolder(run_url)
     _submit_pretrain(two_node_cluster, job, "train-s3", s3_settings, wait=False)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(_registered_checkpoints(run)) < 2:
+    while time.monotonic() < deadline and len(_registered_checkpoints(run_url)) < 2:
         assert _job(two_node_cluster, "train-s3")["status"] in ("PENDING", "RUNNING"), \
             _job_logs(two_node_cluster, "train-s3")[-3000:]
         time.sleep(0.05)
-    drivers = [pid for pid, (_, _, cmd) in _processes().items() if "jobs/pretrain.py" in cmd and str(job) in cmd]
+    drivers = [pid for pid, (_, _, cmd) in processes().items() if "jobs/pretrain.py" in cmd and str(job) in cmd]
     assert drivers, "the training job's driver process was not found"
     for pid in drivers:
         os.kill(pid, signal.SIGKILL)
@@ -338,7 +338,7 @@ def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_no
     assert {a["node_id"] for a in workers} == {head, second}, workers  # one rank per node
     names = checkpoint_names(folder)
     assert len(names) >= 2 and step_dir_name(steps) not in names
-    logged = {m["step"]: m["loss"] for m in read_metrics(run) if "loss" in m}
+    logged = {m["step"]: m["loss"] for m in read_metrics(run_url) if "loss" in m}
     weights = folder.fs_path("checkpoints", names[-1], "model.safetensors")
     folder.fs.pipe_file(weights, folder.fs.cat_file(weights)[:-100])  # the newest checkpoint cut short
     folder.fs.invalidate_cache()
@@ -349,13 +349,13 @@ def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_no
     events = [json.loads(line) for line in folder.read_text("events.jsonl").splitlines()]
     (resume,) = [e for e in events if e["event"] == "resume"]
     assert resume["checkpoint"] == names[-2] and 0 < resume["step"] < max(logged)
-    got = {m["step"]: m["loss"] for m in read_metrics(run) if "loss" in m}
+    got = {m["step"]: m["loss"] for m in read_metrics(run_url) if "loss" in m}
     assert sorted(got) == list(range(1, steps + 1))  # the re-trained steps replaced, not duplicated
     again = [s for s in logged if s > resume["step"]]
     assert again and {s: got[s] for s in logged} == logged  # steps trained twice: the same losses, bit for bit
     final = json.loads(folder.read_text("checkpoints", step_dir_name(steps), "state.json"))
     assert final["step"] == steps and final["world_size"] == 2
-    evaluated = CliRunner().invoke(training_app, ["eval", "--checkpoint", run, "--data",
+    evaluated = CliRunner().invoke(training_app, ["eval", "--checkpoint", run_url, "--data",
                                                   str(web_reference.out / "04-tokenize"), "--max-batches", "2"])
     assert evaluated.exit_code == 0, evaluated.output  # the run read back from s3:// like a local one
     assert json.loads(evaluated.output.strip().splitlines()[-1])["step"] == steps
