@@ -311,11 +311,11 @@ def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_no
     from training.metrics import read_metrics
     from training.runfolder import RunFolder
 
-    steps, run_url = 40, "s3://runs/cluster-two-workers"
+    steps, run_url = 30, "s3://runs/cluster-two-workers"
     job = two_node_cluster.tmp / "pretrain-s3.yaml"
     job.write_text(json.dumps({  # YAML is a superset of JSON
         "output": run_url, "data": str(web_reference.out / "04-tokenize"), "model": "tiny", "seq_len": 64,
-        "batch_size": 2, "num_workers": 2, "cpus_per_worker": 1, "steps": steps, "checkpoint_every": 10,
+        "batch_size": 2, "num_workers": 2, "cpus_per_worker": 1, "steps": steps, "checkpoint_every": 5,
         "report_every": 5, "keep_checkpoints": 4, "log_every": 1, "eval_every": 0, "val_fraction": 0.0,
         "lr": 3e-3, "warmup_steps": 4, "max_failures": 0,
     }))
