@@ -116,6 +116,28 @@ def tiny_overrides(**extra) -> list[str]:
     return [f"{k}={v}" for k, v in base.items()]
 
 
+REFERENCE_STEPS = 40
+
+
+def reference_overrides(**extra) -> list[str]:
+    """The reference run's config. The learning rate is constant after warmup (min_lr_ratio 1), so the schedule
+    does not depend on `steps`: a shorter run with these settings trains step for step like the reference, which
+    lets test_fsdp_ray compare its first steps with it instead of training a reference of its own."""
+    return tiny_overrides(**{"steps": REFERENCE_STEPS, "checkpoint_every": 20, "min_lr_ratio": 1.0, **extra})
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory, tokens_ds, ray_address) -> Path:
+    """The uninterrupted reference run: 1 worker, in this process, on the session's Ray."""
+    from training.config import build_config
+    from training.trainer import pretrain
+
+    run = tmp_path_factory.mktemp("full") / "run"
+    result = pretrain(build_config(None, None, reference_overrides(data=tokens_ds)), run)
+    assert result.metrics["step"] == REFERENCE_STEPS
+    return run
+
+
 def save_init_checkpoint(directory: Path, model, data_url: str, sp_bytes: bytes, step: int = 0) -> Path:
     """A checkpoint folder as training writes it (weights, optimizer, RNG, tokenizer, state) for `model`."""
     from dataprep.dataset import open_dataset

@@ -22,11 +22,11 @@ from training.runfolder import RunFolder
 from training.shards import open_token_stream
 from training.trainer import pretrain
 
-from .conftest import tiny_overrides
+from .conftest import REFERENCE_STEPS as STEPS
+from .conftest import reference_overrides
 
 pytestmark = pytest.mark.slow  # each test runs Ray Train (10-40 s on 2 cores)
 
-STEPS = 60
 
 
 def _registered_checkpoints(run: str | Path) -> list[str]:
@@ -42,22 +42,12 @@ def _losses(run: str | Path) -> dict[int, float]:
     return {m["step"]: m["loss"] for m in read_metrics(run) if "loss" in m}
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory, tokens_ds, ray_address) -> Path:
-    """The uninterrupted reference run (in this process, on the session's Ray)."""
-    run = tmp_path_factory.mktemp("full") / "run"
-    cfg = build_config(None, None, tiny_overrides(steps=STEPS, checkpoint_every=20, data=tokens_ds))
-    result = pretrain(cfg, run)
-    assert result.metrics["step"] == STEPS
-    return run
-
-
 def test_full_run_learns_and_writes_the_run_folder(full_run):
     metrics = read_metrics(full_run)
     losses = [m["loss"] for m in metrics]
-    assert losses[-1] < losses[0] - 1.0  # Shakespeare, ~0.5M parameters, 60 steps: from ~6.2 down
+    assert losses[-1] < losses[0] - 1.0  # Shakespeare, ~0.5M parameters, 40 steps: from ~6.2 down
     evals = [m for m in metrics if "val_loss" in m]
-    assert [m["step"] for m in evals] == [10, 20, 30, 40, 50, 60]
+    assert [m["step"] for m in evals] == list(range(10, STEPS + 1, 10))
     assert evals[-1]["val_loss"] < evals[0]["val_loss"]
     for key in ("step", "loss", "lr", "tokens_per_s", "mfu", "data_wait", "grad_norm", "tokens"):
         assert key in metrics[-1]
@@ -65,7 +55,7 @@ def test_full_run_learns_and_writes_the_run_folder(full_run):
     assert 0 <= metrics[-1]["data_wait"] < 0.5
     assert (full_run / "config.yaml").is_file() and list((full_run / "tensorboard").iterdir())
     kept = [p.name for p in list_checkpoints(full_run)]
-    assert kept == [step_dir_name(20), step_dir_name(40), step_dir_name(60)]
+    assert kept == [step_dir_name(s) for s in range(20, STEPS + 1, 20)]
 
 
 def test_two_worker_ddp_ranks_see_disjoint_windows_and_train_like_one_worker(tmp_path, full_run, tokens_ds,
@@ -73,7 +63,7 @@ def test_two_worker_ddp_ranks_see_disjoint_windows_and_train_like_one_worker(tmp
     """2 workers x 2 windows read, step for step, the same global batch as full_run's 1 worker x 4 windows (the
     loader deals global batch g's block r to rank r), and DDP averages gradients: the losses must match."""
     run = tmp_path / "ddp"
-    cfg = build_config(None, None, tiny_overrides(steps=STEPS, checkpoint_every=20, num_workers=2, batch_size=2,
+    cfg = build_config(None, None, reference_overrides(num_workers=2, batch_size=2,
                                                   log_windows=True, data=tokens_ds))
     result = pretrain(cfg, run)
     assert result.metrics["step"] == STEPS and "val_loss" in result.metrics
@@ -108,7 +98,7 @@ def test_two_worker_ddp_ranks_see_disjoint_windows_and_train_like_one_worker(tmp
 
     # Resuming with another world size is refused before any worker starts.
     with pytest.raises(UserError, match="workers"):
-        pretrain(build_config(None, None, tiny_overrides(steps=STEPS + 2, checkpoint_every=20, num_workers=1,
+        pretrain(build_config(None, None, reference_overrides(steps=STEPS + 2, num_workers=1,
                                                          batch_size=2, data=tokens_ds)), run, resume=True)
 
 
@@ -132,7 +122,7 @@ def test_cli_eval_and_one_line_errors(full_run, tokens_ds, val_ds, other_tokeniz
     assert nothing.exit_code == 1 and "not a run folder" in nothing.output
 
     # The same data and config as the finished run but for `steps`: refused for that reason, naming the key.
-    same_but_steps = [a for item in tiny_overrides(steps=5, checkpoint_every=20) for a in ("--set", item)]
+    same_but_steps = [a for item in reference_overrides(steps=5) for a in ("--set", item)]
     changed = runner.invoke(app, ["pretrain", "--data", tokens_ds, "-o", str(full_run), *same_but_steps])
     assert changed.exit_code == 1 and "already holds a run with a different config (steps)" in " ".join(
         changed.output.split())
