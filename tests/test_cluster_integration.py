@@ -296,7 +296,7 @@ def _submit_pretrain(cluster, job: Path, sid: str, s3_settings: dict, *extra: st
     return run(cmd, cluster.env, timeout=300)
 
 
-@pytest.mark.slow  # two Ray Train jobs of 2 workers on the 2-node cluster (~20 s each on 2 cores)
+@pytest.mark.slow  # two Ray Train jobs of 2 workers on the 2-node cluster: ~60 s in all on 2 cores
 def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_node_cluster, web_reference,
                                                                           s3_settings):
     """jobs/pretrain.py, 2 workers (one per node: each node has one CPU), on the web job's own token shards, run

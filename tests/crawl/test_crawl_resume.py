@@ -114,6 +114,7 @@ def sites(ray_local):
             server.stop()
 
 
+@pytest.mark.slow  # two `dataprep crawl` processes (signalled) and an uninterrupted crawl: 13-21 s on 2 cores
 def test_a_stopped_and_killed_crawl_resumes_to_the_same_pages(sites, ray_local, tmp_path):
     site, twin = sites  # the same pages on two server pairs: the resumed crawl, and an uninterrupted one
     expected = _within_depth(MAX_DEPTH)

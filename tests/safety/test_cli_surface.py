@@ -118,6 +118,7 @@ def _env() -> dict:
     return env
 
 
+@pytest.mark.slow  # a fresh interpreter starts its own Ray (the start-up's noise is what is checked): 15-20 s on 2 cores
 def test_without_a_terminal_progress_is_a_few_plain_lines_and_ray_is_quiet(tmp_path):
     # 12 small files are 12 work units (a big file is cut into 4 MiB ones): 12 progress updates from a job that
     # takes little more than Ray's start, so a line per update would break the bound below
