@@ -25,6 +25,8 @@ from training.trainer import pretrain
 from .conftest import REFERENCE_STEPS as STEPS
 from .conftest import reference_overrides
 
+DDP_STEPS = 30  # > 29 batches in an epoch: the run crosses an epoch boundary (asserted below)
+
 pytestmark = pytest.mark.slow  # each test runs Ray Train (10-40 s on 2 cores)
 
 
@@ -61,22 +63,23 @@ def test_full_run_learns_and_writes_the_run_folder(full_run):
 def test_two_worker_ddp_ranks_see_disjoint_windows_and_train_like_one_worker(tmp_path, full_run, tokens_ds,
                                                                               ray_address):
     """2 workers x 2 windows read, step for step, the same global batch as full_run's 1 worker x 4 windows (the
-    loader deals global batch g's block r to rank r), and DDP averages gradients: the losses must match."""
+    loader deals global batch g's block r to rank r), and DDP averages gradients: the losses must match. Fewer
+    steps than the reference: its schedule does not depend on `steps`, so its first DDP_STEPS are the comparison."""
     run = tmp_path / "ddp"
-    cfg = build_config(None, None, reference_overrides(num_workers=2, batch_size=2,
-                                                  log_windows=True, data=tokens_ds))
+    cfg = build_config(None, None, reference_overrides(steps=DDP_STEPS, num_workers=2, batch_size=2,
+                                                       log_windows=True, data=tokens_ds))
     result = pretrain(cfg, run)
-    assert result.metrics["step"] == STEPS and "val_loss" in result.metrics
+    assert result.metrics["step"] == DDP_STEPS and "val_loss" in result.metrics
     per_rank = [
         [json.loads(line) for line in (run / "windows" / f"rank-{r}.jsonl").read_text().splitlines()] for r in range(2)
     ]
-    assert [len(p) for p in per_rank] == [STEPS, STEPS]
+    assert [len(p) for p in per_rank] == [DDP_STEPS, DDP_STEPS]
     # Exactly the windows the loader's (seed, epoch, world size) order promises, never shared within a step.
     stream = open_token_stream(tokens_ds)
     train, _ = split_windows(num_windows(stream, 64), 0.05)
     loaders = [WindowLoader(stream, 64, 2, cfg.seed, rank=r, world_size=2, windows=train) for r in range(2)]
     single = WindowLoader(stream, 64, 4, cfg.seed, windows=train)
-    assert loaders[0].batches_per_epoch == single.batches_per_epoch < STEPS  # the run crosses an epoch boundary
+    assert loaders[0].batches_per_epoch == single.batches_per_epoch < DDP_STEPS  # the run crosses an epoch boundary
     for step, (rec0, rec1) in enumerate(zip(*per_rank)):
         epoch, batch = divmod(step, single.batches_per_epoch)
         assert rec0["epoch"] == rec1["epoch"] == epoch
@@ -85,20 +88,21 @@ def test_two_worker_ddp_ranks_see_disjoint_windows_and_train_like_one_worker(tmp
         assert not set(rec0["windows"]) & set(rec1["windows"])
         assert rec0["windows"] + rec1["windows"] == single.window_ids(epoch, batch).tolist()
     metrics = read_metrics(run)
-    assert metrics[-1]["tokens"] == STEPS * 2 * 64 * 2
+    assert metrics[-1]["tokens"] == DDP_STEPS * 2 * 64 * 2
     state = json.loads((list_checkpoints(run)[-1] / "state.json").read_text())
     assert state["world_size"] == 2
 
     two = [m["loss"] for m in metrics]
-    one = [m["loss"] for m in read_metrics(full_run)]
-    assert len(two) == STEPS and two == pytest.approx(one, rel=1e-4, abs=1e-4)
+    one = [m["loss"] for m in read_metrics(full_run) if m["step"] <= DDP_STEPS]
+    assert len(two) == DDP_STEPS and two == pytest.approx(one, rel=1e-4, abs=1e-4)
     two_val = [m["val_loss"] for m in metrics if "val_loss" in m]
-    one_val = [m["val_loss"] for m in read_metrics(full_run) if "val_loss" in m]
+    one_val = [m["val_loss"] for m in read_metrics(full_run) if "val_loss" in m and m["step"] <= DDP_STEPS]
+    assert len(two_val) == len(one_val) == 3  # steps 10, 20, 30
     assert two_val == pytest.approx(one_val, rel=1e-4, abs=1e-4)  # held-out windows dealt to ranks, averaged
 
     # Resuming with another world size is refused before any worker starts.
     with pytest.raises(UserError, match="workers"):
-        pretrain(build_config(None, None, reference_overrides(steps=STEPS + 2, num_workers=1,
+        pretrain(build_config(None, None, reference_overrides(steps=DDP_STEPS + 2, num_workers=1,
                                                          batch_size=2, data=tokens_ds)), run, resume=True)
 
 
