@@ -455,10 +455,20 @@ def build_reference(path: str | Path, device: str | torch.device = "cpu") -> GPT
     return model
 
 
+def damaged_newest(folder: RunFolder) -> tuple[list[tuple[str, str]], Optional[str]]:
+    """The checkpoints newer than the newest intact one (by file sizes), newest first, each with why; and the
+    intact one (None when there is none)."""
+    damaged = []
+    for name in reversed(checkpoint_names(folder)):
+        why = damage(folder, name)
+        if why is None:
+            return damaged, name
+        damaged.append((name, why))
+    return damaged, None
+
+
 def latest_state(run_dir: str | Path) -> Optional[dict[str, Any]]:
     """state.json of a run's newest intact checkpoint (sizes checked), at any URL."""
     folder = RunFolder(run_dir)
-    for name in reversed(checkpoint_names(folder)):
-        if damage(folder, name) is None:
-            return json.loads(folder.read_text(CHECKPOINTS, name, STATE))
-    return None
+    _, intact = damaged_newest(folder)
+    return json.loads(folder.read_text(CHECKPOINTS, intact, STATE)) if intact else None

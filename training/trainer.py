@@ -25,6 +25,7 @@ from training.checkpoint import (
     TOKENIZER,
     checkpoint_names,
     damage,
+    damaged_newest,
     find_checkpoint,
     local_checkpoint,
     latest_state,
@@ -142,22 +143,10 @@ def check_model(cfg: TrainConfig) -> None:
         raise UsageError(f"bad model config {cfg.model!r}: {exc}") from None
 
 
-def _damaged_newest(folder: RunFolder) -> tuple[list[tuple[str, str]], Optional[str]]:
-    """The checkpoints newer than the newest intact one (by file sizes), newest first, each with why; and the
-    intact one (None when there is none)."""
-    damaged = []
-    for name in reversed(checkpoint_names(folder)):
-        why = damage(folder, name)
-        if why is None:
-            return damaged, name
-        damaged.append((name, why))
-    return damaged, None
-
-
 def resume_warnings(run: str | Path | RunFolder) -> list[str]:
     """One line per checkpoint newer than the newest intact one (missing or damaged files), naming the one a
     resume will use. (File sizes here; the worker also checks sha256 and falls further back if needed.)"""
-    damaged, intact = _damaged_newest(run if isinstance(run, RunFolder) else RunFolder(run))
+    damaged, intact = damaged_newest(run if isinstance(run, RunFolder) else RunFolder(run))
     then = f"trying {CHECKPOINTS}/{intact}" if intact else "no intact checkpoint left"
     return [f"warning: {why}; {then}" for _, why in damaged]
 
@@ -167,7 +156,7 @@ def set_aside_damaged(folder: RunFolder) -> list[str]:
     Ray Train's snapshot, which still lists them, is dropped; otherwise the resumed run registers those steps a
     second time and Ray Train's clean-up deletes one folder twice. The resume then starts from our own listing.
     Returns the names set aside. (Damage only a sha256 shows is found in the workers, after Ray Train started.)"""
-    damaged, intact = _damaged_newest(folder)
+    damaged, intact = damaged_newest(folder)
     if not damaged or intact is None:  # nothing to set aside, or nothing to resume from: the worker refuses
         return []
     for name, _ in damaged:
