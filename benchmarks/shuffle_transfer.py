@@ -1,11 +1,11 @@
 """Dedup shuffle bytes: capacity.py's per-document figure against what Ray moved between two nodes.
 
-Steps, on this machine: start two Ray nodes (`ray start --head` and `ray start --address`, one CPU each, tests/cluster_nodes.py);
-ingest `--copies` copies of the bundled web corpus (data/demo/web; each copy's ids get a `#copy` suffix) on the
-cluster; read each node's object-transfer counters from its Prometheus endpoint (`ray_object_manager_bytes`,
-Type="Received": the bytes its object manager pulled from the other node); run `dataprep dedup --address` on the
-cluster (default scheduling); read the counters again once Ray has reported them: the difference is the dedup
-step's transfer. Ray's start-up is timed apart.
+Steps, on this machine: start two Ray nodes (`ray start --head` and `ray start --address`, one CPU each,
+tests/cluster_nodes.py); ingest `--copies` copies of the bundled web corpus (data/demo/web; each copy's ids get a
+`#copy` suffix) on the cluster; read each node's object-transfer counters from its Prometheus endpoint
+(`ray_object_manager_bytes`, Type="Received": the bytes its object manager pulled from the other node); run
+`dataprep dedup --address` on the cluster (default scheduling); read the counters again once Ray has reported
+them: the difference is the dedup step's transfer. Ray's start-up is timed apart.
 
 The prediction: the first dedup layer (`sign`, one task per input shard) cuts each shard's band, text-hash and
 id rows into P partition pieces; piece p is read by partition p's task of the next layer (band, exact, attach).
@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.capacity import piece_bytes, shuffle_bytes  # noqa: E402
+from benchmarks.capacity import piece_bytes  # noqa: E402
 from tests.cluster_nodes import exe, get_json, run, two_nodes  # noqa: E402
 
 WEB = ROOT / "data" / "demo" / "web"
@@ -114,7 +114,7 @@ def predicted(dataset: Path, out: Path, inline_limit: int) -> dict:
     ds = open_dataset(str(dataset), kind="documents")
     partitions = partition_count(len(ds.shards), ds.manifest.rows, ROWS_PER_PARTITION)
     params = DedupParams(**json.loads((out / "manifest.json").read_text())["provenance"]["config"])  # the run's
-    total, by_kind, stored = 0, dict.fromkeys(CONSUMERS, 0), dict.fromkeys(CONSUMERS, 0)
+    by_kind, stored = dict.fromkeys(CONSUMERS, 0), dict.fromkeys(CONSUMERS, 0)
     for i in range(len(ds.shards)):
         signed = sign_shard(read_shard_file(ds.shard_url(i), ["id", "text"]), i, params, partitions)
         for kind in by_kind:
@@ -122,9 +122,9 @@ def predicted(dataset: Path, out: Path, inline_limit: int) -> dict:
                 size = piece_bytes(piece)
                 by_kind[kind] += size
                 stored[kind] += size if size > inline_limit else 0
-        total += shuffle_bytes(signed)
+    # the kinds are capacity.py's shuffle_bytes pieces (bands, exact, ids), so their sum is its figure
     return {"shards": len(ds.shards), "partitions": partitions, "documents": ds.manifest.rows,
-            "sign_bytes": total, "sign_bytes_by_kind": by_kind, "stored_bytes_by_kind": stored}
+            "sign_bytes": sum(by_kind.values()), "sign_bytes_by_kind": by_kind, "stored_bytes_by_kind": stored}
 
 
 def placement(cluster) -> dict[str, list[int]]:

@@ -1,5 +1,6 @@
 """A real two-node Ray cluster on this machine (`ray start --head`, then `ray start --address`), started and torn
-down without touching any other Ray here: used by tests/test_cluster_integration.py and benchmarks/capacity.py.
+down without touching any other Ray here: used by tests/test_cluster_integration.py and
+benchmarks/shuffle_transfer.py.
 
 Isolation from the session's embedded Ray (the `ray_local` fixture) and from anything else on the machine:
 - a `--temp-dir` of our own per node, so `ray_current_cluster` (which `ray.init()` reads to find a cluster) is not

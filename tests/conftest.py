@@ -12,9 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # The target is 8 minutes on 2 cores (CI's machine). The suite takes 355-450 s on this project's 2-core machine, and
 # CI's machine has run the same suite ~10% slower than this one, so a hook at 480 s would fail CI on any slow day;
-# it fails the session past 10 minutes instead, which still catches growth (issue 8 stays open for the margin). Ray and Ray Train start-ups (chains of processes that each import torch and ray.train) and the 2-node
-# cluster's jobs dominate. pytest-xdist with two workers measured 329-466 s: no steadier, and contention made a
-# terminal test time out, so the suite stays serial. RAYLM_TEST_BUDGET_S overrides the budget (0 disables it).
+# it fails the session past 10 minutes instead, which still catches growth (issue 8 stays open for the margin).
+# Ray and Ray Train start-ups (chains of processes that each import torch and ray.train) and the 2-node cluster's
+# jobs dominate. pytest-xdist with two workers measured 329-466 s: no steadier, and contention made a terminal test
+# time out, so the suite stays serial. RAYLM_TEST_BUDGET_S overrides the budget (0 disables it).
 TEST_BUDGET_S = float(os.environ.get("RAYLM_TEST_BUDGET_S", 600))
 
 

@@ -308,7 +308,7 @@ def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_no
     to the one before, and the steps it trains again equal, bit for bit, what the killed job logged for them."""
     from typer.testing import CliRunner
 
-    from tests.training.test_pretrain_ray import _registered_checkpoints
+    from tests.training.conftest import registered_checkpoints
     from training.cli import app as training_app
     from training.checkpoint import checkpoint_names, damage, step_dir_name
     from training.metrics import read_metrics
@@ -325,7 +325,7 @@ def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_no
     folder = RunFolder(run_url)
     _submit_pretrain(two_node_cluster, job, "train-s3", s3_settings, wait=False)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(_registered_checkpoints(run_url)) < 2:
+    while time.monotonic() < deadline and len(registered_checkpoints(run_url)) < 2:
         assert _job(two_node_cluster, "train-s3")["status"] in ("PENDING", "RUNNING"), \
             _job_logs(two_node_cluster, "train-s3")[-3000:]
         time.sleep(0.05)

@@ -138,6 +138,19 @@ def full_run(tmp_path_factory, tokens_ds, ray_address) -> Path:
     return run
 
 
+def registered_checkpoints(run: str | Path) -> list[str]:
+    """The checkpoints Ray Train has committed (its snapshot), in a local or remote run folder."""
+    import json
+
+    from training.runfolder import RunFolder
+
+    try:
+        data = json.loads(RunFolder(run).read_text("checkpoints", "checkpoint_manager_snapshot.json") or "{}")
+    except (OSError, ValueError):
+        return []
+    return [c["checkpoint_dir_name"] for c in data.get("checkpoint_results", [])]
+
+
 def save_init_checkpoint(directory: Path, model, data_url: str, sp_bytes: bytes, step: int = 0) -> Path:
     """A checkpoint folder as training writes it (weights, optimizer, RNG, tokenizer, state) for `model`."""
     from dataprep.dataset import open_dataset

@@ -6,7 +6,6 @@ on s3:// resumed past a damaged checkpoint (tests/test_cluster_integration.py)."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +17,6 @@ from training.cli import app
 from training.config import build_config
 from training.loader import WindowLoader, num_windows, split_windows
 from training.metrics import read_metrics
-from training.runfolder import RunFolder
 from training.shards import open_token_stream
 from training.trainer import pretrain
 
@@ -28,20 +26,6 @@ from .conftest import reference_overrides
 DDP_STEPS = 30  # > 29 batches in an epoch: the run crosses an epoch boundary (asserted below)
 
 pytestmark = pytest.mark.slow  # each test runs Ray Train (10-40 s on 2 cores)
-
-
-
-def _registered_checkpoints(run: str | Path) -> list[str]:
-    """The checkpoints Ray Train has committed (its snapshot), in a local or remote run folder."""
-    try:
-        data = json.loads(RunFolder(run).read_text("checkpoints", "checkpoint_manager_snapshot.json") or "{}")
-    except (OSError, ValueError):
-        return []
-    return [c["checkpoint_dir_name"] for c in data.get("checkpoint_results", [])]
-
-
-def _losses(run: str | Path) -> dict[int, float]:
-    return {m["step"]: m["loss"] for m in read_metrics(run) if "loss" in m}
 
 
 def test_full_run_learns_and_writes_the_run_folder(full_run):

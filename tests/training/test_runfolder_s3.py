@@ -1,6 +1,6 @@
 """Run folders on object storage: the pyarrow filesystem Ray Train's storage gets is built from the same settings
 as fsspec's. A whole run on moto's S3 server (train, SIGKILL, damage, resume past it, evaluate) is
-test_pretrain_ray.py::test_killed_run_on_s3_resumes_past_a_damaged_checkpoint_exactly."""
+tests/test_cluster_integration.py::test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from training.checkpoint import list_checkpoints, read_state
 from training.cli import app
 from training.metrics import read_metrics
 
-from .test_pretrain_ray import _registered_checkpoints
+from .conftest import registered_checkpoints
 
 pytestmark = pytest.mark.slow  # Ray Train runs: 15-30 s each on 2 cores
 
@@ -54,7 +54,7 @@ def sft_run(tmp_path_factory, sft_ds, init_checkpoint, ray_address) -> dict:
     def kill_worker_past_a_checkpoint():
         deadline = time.time() + 180
         while time.time() < deadline:
-            registered = _registered_checkpoints(run)
+            registered = registered_checkpoints(run)
             if registered and last_step(run) >= int(registered[-1].split("-")[1]) + 2:
                 seen["metrics"] = read_metrics(run)
                 start = json.loads((run / "events.jsonl").read_text().splitlines()[0])
