@@ -146,10 +146,14 @@ def _wait_job(cluster, sid: str, timeout: float = 240) -> dict:
     raise AssertionError(f"job {sid} not finished within {timeout} s: {_job(cluster, sid)}")
 
 
-def _tasks(cluster, job_id: str | None = None) -> list[dict]:
-    """Ray's task records (state API), of one job or of the whole cluster."""
+def _records(cluster, kind: str, job_id: str | None = None) -> list[dict]:
+    """Ray's records of `kind` (state API: tasks, actors), of one job or of the whole cluster."""
     query = "detail=1&limit=10000" + (f"&filter_keys=job_id&filter_predicates=%3D&filter_values={job_id}" if job_id else "")
-    return get_json(f"{cluster.dashboard}/api/v0/tasks?{query}", cluster.token)["data"]["result"]["result"]
+    return get_json(f"{cluster.dashboard}/api/v0/{kind}?{query}", cluster.token)["data"]["result"]["result"]
+
+
+def _tasks(cluster, job_id: str | None = None) -> list[dict]:
+    return _records(cluster, "tasks", job_id)
 
 
 def _node_ids(cluster) -> tuple[str, str]:
@@ -281,9 +285,7 @@ def test_killed_worker_then_killed_driver_rerun_resumes_and_matches(two_node_clu
 
 
 def _actors(cluster, job_id: str, class_name: str) -> list[dict]:
-    query = f"detail=1&limit=10000&filter_keys=job_id&filter_predicates=%3D&filter_values={job_id}"
-    records = get_json(f"{cluster.dashboard}/api/v0/actors?{query}", cluster.token)["data"]["result"]["result"]
-    return [a for a in records if a["class_name"] == class_name]
+    return [a for a in _records(cluster, "actors", job_id) if a["class_name"] == class_name]
 
 
 def _submit_pretrain(cluster, job: Path, sid: str, s3_settings: dict, *extra: str, wait: bool = True):
