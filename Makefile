@@ -17,7 +17,7 @@ demo: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
 
 test: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest tests -q $(PYTEST_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest tests -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH bash -c 'for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done'

@@ -84,6 +84,15 @@ class Terminal:
         out, self.seen = self.seen[:upto], self.seen[upto:]
         return out
 
+    def wait_reading(self, timeout: float = 60.0) -> None:
+        """Until the child sleeps (its only wait at a prompt: readline's select on the terminal). A Ctrl+C that lands
+        while readline is still processing what came before (echoing it, drawing the prompt) is only noted by
+        Python's handler, and readline's select then waits for the next key: the session would hang there."""
+        deadline = time.time() + timeout
+        while Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "S":
+            assert time.time() < deadline, "the child never went back to reading the terminal"
+            time.sleep(0.005)
+
     def send(self, data: str) -> None:
         os.write(self.master, data.encode())
 
@@ -123,8 +132,10 @@ def test_chat_in_a_terminal_keeps_context_clears_stops_and_streams_chinese(tmp_p
         assert after_clear in term.expect("you> ")
         term.send("half-typed line")
         term.expect("half-typed line")  # echoed: readline holds it
+        term.wait_reading()
         term.send("\x03")  # Ctrl+C on a typed line discards it, the session stays
         term.expect("you> ")
+        term.wait_reading()
         term.send("\x03")  # Ctrl+C at an empty prompt ends the session
         code = term.close()
     finally:
