@@ -36,7 +36,6 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.ensure_newline()
             reporter.write_line(f"FAILED: the test session took {elapsed:.0f} s, over its {TEST_BUDGET_S:.0f} s "
                                 "budget (see `pytest --durations=20`)", red=True)
 
