@@ -249,41 +249,6 @@ def _wait_progress_after(out: Path, since: float, timeout: float = 180) -> tuple
                          f"{sorted(p.name for p in out.glob('0*-*/manifest.json'))}")
 
 
-@pytest.mark.slow  # whole pipeline jobs on the 2-node cluster (10-30 s each on 2 cores)
-def test_killed_worker_then_killed_driver_rerun_resumes_and_matches(two_node_cluster, web_reference):
-    """Two faults in one job (one pipeline run fewer). A Ray worker process SIGKILLed mid-stage: Ray reruns its
-    task and the job carries on, committing a step after the worker's death. Then the driver SIGKILLed mid-way
-    through a later step: the job fails there, a rerun resumes it, and the result equals the undisturbed run's."""
-    out = two_node_cluster.tmp / "web-faults"
-    _submit(two_node_cluster, out, "web-faults", wait=False)
-    _wait_mid_stage(out)
-    deadline, victims = time.monotonic() + 60, []
-    while not victims and time.monotonic() < deadline:
-        victims = _busy_workers(two_node_cluster)[:1]
-        time.sleep(0.05)
-    assert victims, "no worker was caught running a task"
-    killed_at = time.time()
-    os.kill(victims[0], signal.SIGKILL)
-
-    finished, step = _wait_progress_after(out, killed_at)  # the job survived its worker's death
-    drivers = [pid for pid, (_, _, cmd) in processes().items() if "prepare_web.py" in cmd and str(out) in cmd]
-    assert drivers, "the job's driver process was not found"
-    for pid in drivers:
-        os.kill(pid, signal.SIGKILL)
-    assert _wait_job(two_node_cluster, "web-faults")["status"] == "FAILED"
-    assert not (out / step / "manifest.json").exists()  # killed mid-step: that step is unfinished
-    before = {k: v for k, v in _files(out).items() if k.startswith(finished + "/")}
-
-    _submit(two_node_cluster, out, "web-faults-rerun")
-    logs = _job_logs(two_node_cluster, "web-faults-rerun")
-    assert "reused from an earlier run" in logs or "finished by an earlier run" in logs, logs[-3000:]
-    # the step committed after the worker's death is the faulted job's own (not redone by the rerun) ...
-    assert {k: v for k, v in _files(out).items() if k.startswith(finished + "/")} == before
-    # ... and it, like every other step, is byte for byte the undisturbed run's
-    assert _pipeline_digests(out) == web_reference.digests
-    print(f"worker killed before {finished} committed; driver killed mid-way through {step}")
-
-
 def _actors(cluster, job_id: str, class_name: str) -> list[dict]:
     return [a for a in _records(cluster, "actors", job_id) if a["class_name"] == class_name]
 
@@ -374,15 +339,61 @@ def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_no
     print(f"killed after step {max(logged)}; resumed from {names[-2]}; re-trained steps {again[0]}-{again[-1]}")
 
 
-@pytest.mark.slow  # whole pipeline jobs on the 2-node cluster (10-30 s each on 2 cores)
-def test_killed_second_node_job_finishes_on_head_and_matches(two_node_cluster, web_reference):
-    """Last in this module: the second node does not come back."""
+def _wait_new_receipt(out: Path, since: float, timeout: float = 180) -> str:
+    """Block until a step without a manifest commits a shard (its receipt) after `since` (time.time()): that step."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for step in sorted(out.glob("0*-*")):
+            if not (step / "manifest.json").exists() and any(r.stat().st_mtime > since
+                                                             for r in step.glob("shards/*.done.json")):
+                return step.name
+        time.sleep(0.01)
+    raise AssertionError(f"{out}: no shard was committed after {since}")
+
+
+@pytest.mark.slow  # three jobs on the 2-node cluster, two of them killed: 14-20 s on 2 cores
+def test_killed_worker_driver_and_node_the_rerun_ends_on_head_and_matches(two_node_cluster, web_reference):
+    """Three faults, one after another (one pipeline run instead of three). A Ray worker process SIGKILLed
+    mid-stage: Ray reruns its task and the job carries on, committing a step after the worker's death. Then the
+    driver SIGKILLed mid-way through a later step: the job fails there. Its rerun resumes it, and loses the second
+    node for good mid-way: it finishes on the head, and the result equals the undisturbed run's, byte for byte.
+    Last in this module, as the second node does not come back."""
     head, second = _node_ids(two_node_cluster)
-    out = two_node_cluster.tmp / "web-node-killed"
-    _submit(two_node_cluster, out, "web-node-killed", wait=False)  # default scheduling
+    out = two_node_cluster.tmp / "web-faults"
+    _submit(two_node_cluster, out, "web-faults", wait=False)
     _wait_mid_stage(out)
+    deadline, victims = time.monotonic() + 60, []
+    while not victims and time.monotonic() < deadline:
+        victims = _busy_workers(two_node_cluster)[:1]
+        time.sleep(0.05)
+    assert victims, "no worker was caught running a task"
+    killed_at = time.time()
+    os.kill(victims[0], signal.SIGKILL)
+
+    finished, step = _wait_progress_after(out, killed_at)  # the job survived its worker's death
+    drivers = [pid for pid, (_, _, cmd) in processes().items() if "prepare_web.py" in cmd and str(out) in cmd]
+    assert drivers, "the job's driver process was not found"
+    for pid in drivers:
+        os.kill(pid, signal.SIGKILL)
+    assert _wait_job(two_node_cluster, "web-faults")["status"] == "FAILED"
+    assert not (out / step / "manifest.json").exists()  # killed mid-step: that step is unfinished
+    before = {k: v for k, v in _files(out).items() if k.startswith(finished + "/")}
+
+    rerun_at = time.time()
+    _submit(two_node_cluster, out, "web-faults-rerun", wait=False)  # default scheduling: its driver on the head
+    resumed = _wait_new_receipt(out, rerun_at)
+    node_killed_at = time.time()
     kill_cluster(two_node_cluster.node2_pgids, [two_node_cluster.node2_marker])
-    job = _wait_job(two_node_cluster, "web-node-killed")
+    job = _wait_job(two_node_cluster, "web-faults-rerun")
     assert job["status"] == "SUCCEEDED" and job["driver_node_id"] == head, job
-    assert _pipeline_digests(out) == web_reference.digests
     assert [n["node_id"] for n in alive_nodes(two_node_cluster.dashboard, two_node_cluster.token)] == [head]
+    # the node died with work left: a step committed after its death, on the head alone
+    assert any(m.stat().st_mtime > node_killed_at for m in out.glob("0*-*/manifest.json"))
+    logs = _job_logs(two_node_cluster, "web-faults-rerun")
+    assert "reused from an earlier run" in logs or "finished by an earlier run" in logs, logs[-3000:]
+    # the step committed after the worker's death is the faulted job's own (not redone by the rerun) ...
+    assert {k: v for k, v in _files(out).items() if k.startswith(finished + "/")} == before
+    # ... and it, like every other step, is byte for byte the undisturbed run's
+    assert _pipeline_digests(out) == web_reference.digests
+    print(f"worker killed before {finished} committed; driver killed mid-way through {step}; "
+          f"second node killed once the rerun committed a shard of {resumed}")
