@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # importing torch and ray.train one after another, so one file at a time leaves a core idle a third of the time. Each
 # worker takes whole work units (a test folder, or a module directly under tests/), the units holding the most slow
 # tests first: the training folder's session fixtures are built once and the 2-node cluster's module starts at once on
-# the other worker. 193-216 s here; 442 s with the session throttled to 1.05 CPUs by a cgroup quota, harsher than this
+# the other worker. 192-224 s here; 442 s with the session throttled to 1.05 CPUs by a cgroup quota, harsher than this
 # machine's slowest hours (1.9 times its quiet times). RAYLM_TEST_BUDGET_S overrides the budget (0 disables it).
 TEST_BUDGET_S = float(os.environ.get("RAYLM_TEST_BUDGET_S", 480))
 
@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(session, config, items):
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, only called when it runs the session
 def pytest_xdist_make_scheduler(config, log):
     """--dist loadfile by work_unit instead of by module, in the collection order set above (xdist's own order is
-    by number of tests, which put the cluster's 8 long tests behind files of many short ones)."""
+    by number of tests, which put the cluster's few long tests behind files of many short ones)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling

@@ -176,15 +176,17 @@ def _files(out: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(out)): (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.rglob("*") if p.is_file()}
 
 
-def _wait_mid_stage(out: Path, timeout: float = 180) -> str:
-    """Block until some step has committed a shard (its receipt) but not its manifest; that step's folder name."""
+def _wait_mid_stage(out: Path, since: float = 0.0, timeout: float = 180) -> str:
+    """Block until some step without a manifest commits a shard (its receipt) after `since` (time.time()); that
+    step's folder name."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for step in sorted(out.glob("0*-*")):
-            if not (step / "manifest.json").exists() and any(step.glob("shards/*.done.json")):
+            if not (step / "manifest.json").exists() and any(r.stat().st_mtime > since
+                                                             for r in step.glob("shards/*.done.json")):
                 return step.name
-        time.sleep(0.05)
-    raise AssertionError(f"no step of {out} was ever caught mid-way")
+        time.sleep(0.01)
+    raise AssertionError(f"no step of {out} was ever caught mid-way (a shard committed after {since})")
 
 
 @pytest.fixture(scope="module")
@@ -339,18 +341,6 @@ def test_two_worker_training_job_checkpoints_to_s3_and_resumes_from_there(two_no
     print(f"killed after step {max(logged)}; resumed from {names[-2]}; re-trained steps {again[0]}-{again[-1]}")
 
 
-def _wait_new_receipt(out: Path, since: float, timeout: float = 180) -> str:
-    """Block until a step without a manifest commits a shard (its receipt) after `since` (time.time()): that step."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for step in sorted(out.glob("0*-*")):
-            if not (step / "manifest.json").exists() and any(r.stat().st_mtime > since
-                                                             for r in step.glob("shards/*.done.json")):
-                return step.name
-        time.sleep(0.01)
-    raise AssertionError(f"{out}: no shard was committed after {since}")
-
-
 @pytest.mark.slow  # three jobs on the 2-node cluster, two of them killed: 14-20 s on 2 cores
 def test_killed_worker_driver_and_node_the_rerun_ends_on_head_and_matches(two_node_cluster, web_reference):
     """Three faults, one after another (one pipeline run instead of three). A Ray worker process SIGKILLed
@@ -381,7 +371,7 @@ def test_killed_worker_driver_and_node_the_rerun_ends_on_head_and_matches(two_no
 
     rerun_at = time.time()
     _submit(two_node_cluster, out, "web-faults-rerun", wait=False)  # default scheduling: its driver on the head
-    resumed = _wait_new_receipt(out, rerun_at)
+    resumed = _wait_mid_stage(out, since=rerun_at)
     node_killed_at = time.time()
     kill_cluster(two_node_cluster.node2_pgids, [two_node_cluster.node2_marker])
     job = _wait_job(two_node_cluster, "web-faults-rerun")
